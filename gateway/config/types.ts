@@ -1,0 +1,132 @@
+/**
+ * The validated, defaulted form of gateway.yaml (contract section 3).
+ * Durations are milliseconds, sizes are bytes, every optional list is present.
+ * Scrape configs have `global` defaults applied already.
+ */
+export type Labels = Record<string, string>;
+
+export type PayloadFormat = 'covgate' | 'istanbul' | 'v8' | 'gocover' | 'lcov' | 'cobertura' | 'coveralls';
+export type ScrapeFormat = 'auto' | PayloadFormat;
+export type PushFormat = 'istanbul' | 'lcov' | 'cobertura' | 'covgate';
+export type RelabelAction = 'replace' | 'keep' | 'drop' | 'hashmod' | 'labelmap' | 'labeldrop' | 'labelkeep';
+
+export interface GlobalConfig {
+  scrape_interval: number;
+  scrape_timeout: number;
+  external_labels: Labels;
+  /** Upper bound of scrapes in flight across all jobs (p-limit). Extension; default 16. */
+  scrape_concurrency: number;
+}
+
+export interface AuthConfig {
+  /** Resolved token: from `bearer_token`, or read from `bearer_token_file` at load. */
+  bearer_token?: string;
+  bearer_token_file?: string;
+  protect_reads: boolean;
+}
+
+export interface ServerConfig {
+  listen: string;
+  auth?: AuthConfig;
+}
+
+export interface StorageConfig {
+  /** LevelDB directory, resolved against the config file's folder. */
+  path: string;
+  retention: number;
+  /** node-cron expression for the retention job. Extension; default every 10 minutes. */
+  retention_schedule: string;
+}
+
+export interface RegistrationConfig {
+  enabled: boolean;
+  default_ttl: number;
+  /** Upper bound on a requested ttl. Extension; default 24h. */
+  max_ttl: number;
+  /** CIDRs (127.0.0.0/8, ::1/128) and host globs (*.svc.cluster.local). Empty = loopback only. */
+  allowed_targets: string[];
+}
+
+export interface StaticConfig {
+  targets: string[];
+  labels: Labels;
+}
+
+export interface FileSDConfig {
+  /** Globs, resolved against the config file's folder. */
+  files: string[];
+  refresh_interval: number;
+}
+
+export interface GocSDConfig {
+  server: string;
+  refresh_interval: number;
+}
+
+export interface RelabelConfig {
+  source_labels: string[];
+  separator: string;
+  target_label?: string;
+  /** Anchored like Prometheus: ^(?:regex)$. Default "(.*)". */
+  regex: string;
+  modulus?: number;
+  replacement: string;
+  action: RelabelAction;
+}
+
+export interface ScrapeConfig {
+  job_name: string;
+  scrape_interval: number;
+  scrape_timeout: number;
+  coverage_path: string;
+  scheme: 'http' | 'https';
+  format: ScrapeFormat;
+  /** Bytes; 0 = no limit. Applies to the body after gunzip too. */
+  body_size_limit: number;
+  /** Counter semantics for plain (non-envelope) payloads. Extension; default cumulative. */
+  counters: 'cumulative' | 'delta';
+  /** Call the target's reset endpoint after every scrape. Extension; default false. */
+  reset_after_scrape: boolean;
+  static_configs: StaticConfig[];
+  file_sd_configs: FileSDConfig[];
+  goc_sd_configs: GocSDConfig[];
+  relabel_configs: RelabelConfig[];
+}
+
+export interface UpstreamConfig {
+  name: string;
+  url: string;
+  format: PushFormat;
+  headers: Record<string, string>;
+  timeout: number;
+  /** 0 = retry forever with capped exponential backoff. */
+  max_attempts: number;
+  /** Backoff bounds. Extensions; defaults 1s and 5m. */
+  min_backoff: number;
+  max_backoff: number;
+  /** gzip the body (Content-Encoding: gzip). Extension; default true for istanbul/covgate. */
+  gzip: boolean;
+}
+
+export interface PushConfig {
+  on_test_finished: boolean;
+  upstreams: UpstreamConfig[];
+}
+
+export interface MetricsConfig {
+  per_file: boolean;
+  /** Most files exported per service when per_file is on. Extension; default 500. */
+  per_file_limit: number;
+}
+
+export interface GatewayConfig {
+  global: GlobalConfig;
+  server: ServerConfig;
+  storage: StorageConfig;
+  registration: RegistrationConfig;
+  scrape_configs: ScrapeConfig[];
+  push: PushConfig;
+  metrics: MetricsConfig;
+  /** Absolute path of the file this was loaded from, when loaded from a file. */
+  sourceFile?: string;
+}

@@ -1,0 +1,65 @@
+import type { CoverageMapData, FileCounters } from '../model/index.ts';
+import type { PayloadFormat, ScrapeFormat } from '../config/types.ts';
+
+export type { PayloadFormat, ScrapeFormat };
+
+/** Build info an exporter reports (envelope `build`). */
+export type BuildInfo = Record<string, string>;
+
+/**
+ * What every decoder returns: Istanbul data plus what the envelope said about
+ * the process. Exactly one of `coverage` (full data) or `hits` (counters-only
+ * reply of the structure-once exchange) is set.
+ */
+export interface Decoded {
+  /** Format of the payload itself (never 'covgate'). */
+  format: Exclude<PayloadFormat, 'covgate'>;
+  /** Whether it came wrapped in a covgate envelope. */
+  enveloped: boolean;
+  instance?: string;
+  startTime?: string;
+  build?: BuildInfo;
+  counters: 'cumulative' | 'delta';
+  /** Envelope-level structure id (`structure`), when the exporter supports structure-once. */
+  structureId?: string;
+  coverage?: CoverageMapData;
+  /** Counters-only reply: path → counters indexed by Istanbul ids. */
+  hits?: Record<string, FileCounters>;
+}
+
+/** What a decoder may use besides the body. */
+export interface DecodeContext {
+  /** Format named by the scrape config or the push request; 'auto' sniffs. */
+  declaredFormat: ScrapeFormat;
+  contentType?: string;
+  /** Header `X-Coverage-Instance`, for plain formats. */
+  instanceHeader?: string;
+  /** Default counter semantics for plain payloads. */
+  counters?: 'cumulative' | 'delta';
+  /**
+   * Loads a source text (V8 `url`s, source maps). Returns undefined when it
+   * cannot; decoders then report what they could not resolve, never crash.
+   */
+  loadSource?: (url: string) => Promise<string | undefined>;
+}
+
+/**
+ * One payload format. `decode` turns the payload (already parsed JSON for JSON
+ * formats, text otherwise) into an Istanbul coverage map. It validates at the
+ * boundary and throws COVGATE_BAD_COVERAGE naming what is wrong; it never
+ * returns a partial map.
+ */
+export interface PayloadDecoder {
+  readonly format: Exclude<PayloadFormat, 'covgate'>;
+  /** Whether an `auto` body looks like this format (JSON already parsed, or text). */
+  sniff(body: unknown, contentType: string | undefined): boolean;
+  decode(payload: unknown, ctx: DecodeContext): Promise<CoverageMapData>;
+}
+
+/** Output formats of GET /api/v1/coverage and of pushes. */
+export type OutputFormat = 'istanbul' | 'lcov' | 'cobertura' | 'gocover' | 'json-summary' | 'text-summary' | 'covgate';
+
+export interface Encoded {
+  contentType: string;
+  body: string;
+}

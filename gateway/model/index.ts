@@ -1,0 +1,9 @@
+/** Pure coverage model: split, hash, add, subtract, merge, summarise. No I/O. */
+export * from './types.ts';
+export { structureHash } from './hash.ts';
+export { splitCoverageMap, splitFile, joinFile, joinSnapshot, emptyCounters, assertFileCoverage } from './split.ts';
+export type { SplitCoverage } from './split.ts';
+export { addCounters, addCountersInto, subtractCounters, countersDecreased, continuesLifetime, addSnapshots, cloneCounters, isZero } from './counters.ts';
+export { CounterSet } from './counter-set.ts';
+export type { CounterSetData } from './counter-set.ts';
+export { summarize, summarizeFiles, ratio } from './summary.ts';

@@ -1,0 +1,14 @@
+/**
+ * Preload entry: `node --import tsx --import covgate/exporter/register app.js`
+ * (or `--import ./exporters/node/register.ts`). Starts the exporter from the
+ * COVGATE_* environment before the application's modules are evaluated, so V8
+ * precise coverage sees every function the app defines. Never prevents the
+ * app from starting: a failure is logged and the app runs uncovered.
+ */
+import { startExporter } from './index.ts';
+
+try {
+  await startExporter();
+} catch (err) {
+  process.stderr.write(`covgate-exporter: not started: ${(err as Error).message}\n`);
+}

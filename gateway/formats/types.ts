@@ -25,6 +25,12 @@ export interface Decoded {
   coverage?: CoverageMapData;
   /** Counters-only reply: path → counters indexed by Istanbul ids. */
   hits?: Record<string, FileCounters>;
+  /**
+   * What the decoder skipped without failing the payload (V8 scripts whose
+   * source could not be resolved, `node:` internals are not reported). Empty
+   * when everything was decoded.
+   */
+  warnings?: string[];
 }
 
 /** What a decoder may use besides the body. */
@@ -41,6 +47,11 @@ export interface DecodeContext {
    * cannot; decoders then report what they could not resolve, never crash.
    */
   loadSource?: (url: string) => Promise<string | undefined>;
+  /**
+   * Receives a warning for something skipped without failing the payload
+   * (decodePayload collects them into `Decoded.warnings`).
+   */
+  warn?: (message: string) => void;
 }
 
 /**
@@ -51,6 +62,8 @@ export interface DecodeContext {
  */
 export interface PayloadDecoder {
   readonly format: Exclude<PayloadFormat, 'covgate'>;
+  /** What `decode` receives: parsed JSON, or the body as text. */
+  readonly input: 'json' | 'text';
   /** Whether an `auto` body looks like this format (JSON already parsed, or text). */
   sniff(body: unknown, contentType: string | undefined): boolean;
   decode(payload: unknown, ctx: DecodeContext): Promise<CoverageMapData>;

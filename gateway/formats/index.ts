@@ -1,0 +1,123 @@
+/**
+ * Payload formats: one decoder per format (CONTRACT §1) and one encoder per
+ * output format (CONTRACT §2 `format=`). `decodePayload` is the single entry
+ * point the scrape and push-ingest stages use.
+ */
+import { errors } from '../errors.ts';
+import { isObject } from './builder.ts';
+import { decodeEnvelope, ENVELOPE_CONTENT_TYPE, looksLikeEnvelope } from './envelope.ts';
+import { parseJson } from './json.ts';
+import { decoders, JSON_SNIFF_ORDER, TEXT_SNIFF_ORDER } from './registry.ts';
+import type { PlainFormat } from './registry.ts';
+import type { DecodeContext, Decoded, PayloadDecoder } from './types.ts';
+
+export * from './types.ts';
+export { decoders, isPlainFormat } from './registry.ts';
+export type { PlainFormat } from './registry.ts';
+export { decodeEnvelope, validateHits, ENVELOPE_CONTENT_TYPE } from './envelope.ts';
+export { encodeCoverage, contentTypeOf } from './encode/index.ts';
+export type { EncodeOptions } from './encode/index.ts';
+
+/** The media type without parameters, lower-cased. */
+function mediaType(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+function asText(body: Buffer | string): string {
+  const text = typeof body === 'string' ? body : body.toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text; // drop a UTF-8 BOM
+}
+
+function toJson(body: Buffer | string | object, what: string): unknown {
+  if (typeof body === 'string' || Buffer.isBuffer(body)) return parseJson(asText(body), what);
+  return body;
+}
+
+function toText(body: Buffer | string | object, what: string): string {
+  if (typeof body === 'string' || Buffer.isBuffer(body)) return asText(body);
+  throw errors.badCoverage(`${what}: expected a text body, got a JSON ${Array.isArray(body) ? 'array' : 'object'}`);
+}
+
+async function decodeWith(decoder: PayloadDecoder, payload: unknown, ctx: DecodeContext): Promise<Decoded> {
+  const warnings: string[] = [];
+  const coverage = await decoder.decode(payload, {
+    ...ctx,
+    warn: (m) => {
+      warnings.push(m);
+      ctx.warn?.(m);
+    },
+  });
+  return {
+    format: decoder.format,
+    enveloped: false,
+    counters: ctx.counters ?? 'cumulative',
+    coverage,
+    warnings,
+    ...(ctx.instanceHeader !== undefined && ctx.instanceHeader !== '' ? { instance: ctx.instanceHeader } : {}),
+  };
+}
+
+/**
+ * Decodes a scraped or pushed body into Istanbul data plus the process
+ * metadata. The format is `ctx.declaredFormat`, or with `auto` recognised as
+ * CONTRACT §1 says: the covgate media type → envelope; JSON with a `result`
+ * array → v8; with `files`/`source_files` → coveralls; with `format` and
+ * `data`|`hits` → envelope; any other JSON object → istanbul; text beginning
+ * `mode:` → gocover; XML with `<coverage` → cobertura; text with `SF:` → lcov.
+ * An envelope sent with the covgate media type (or recognisable as one) is
+ * unwrapped even when a plain JSON format is declared.
+ *
+ * Throws COVGATE_BAD_COVERAGE naming what is wrong (JSON parse position, the
+ * file, line or field); never returns a partial map. Skipped parts (V8
+ * scripts without source) are listed in `warnings`.
+ */
+export async function decodePayload(body: Buffer | string | object, ctx: DecodeContext): Promise<Decoded> {
+  const declared = ctx.declaredFormat ?? 'auto';
+  const type = mediaType(ctx.contentType);
+
+  if (declared === 'covgate' || type === ENVELOPE_CONTENT_TYPE) return decodeEnvelope(toJson(body, 'covgate envelope'), ctx);
+
+  if (declared !== 'auto') {
+    const decoder = decoders[declared as PlainFormat];
+    if (!decoder) throw errors.badCoverage(`unknown coverage format ${JSON.stringify(declared)}; known: covgate, ${Object.keys(decoders).join(', ')}`);
+    if (decoder.input === 'json') {
+      const json = toJson(body, declared);
+      if (looksLikeEnvelope(json)) return decodeEnvelope(json, ctx);
+      return decodeWith(decoder, json, ctx);
+    }
+    return decodeWith(decoder, toText(body, declared), ctx);
+  }
+
+  // auto: JSON when the body is already parsed, says it is JSON, or starts like JSON.
+  let json: unknown;
+  let isJson = false;
+  let text: string | undefined;
+  if (typeof body === 'string' || Buffer.isBuffer(body)) {
+    text = asText(body);
+    const first = /\S/.exec(text)?.[0];
+    if (first === '{' || first === '[' || (type.endsWith('json') || type.endsWith('+json'))) {
+      json = parseJson(text, 'coverage payload');
+      isJson = true;
+    }
+  } else {
+    json = body;
+    isJson = true;
+  }
+
+  if (isJson) {
+    if (looksLikeEnvelope(json)) return decodeEnvelope(json, ctx);
+    for (const format of JSON_SNIFF_ORDER) {
+      const decoder = decoders[format];
+      if (decoder.sniff(json, ctx.contentType)) return decodeWith(decoder, json, ctx);
+    }
+    const shape = Array.isArray(json) ? 'a JSON array' : isObject(json) ? 'a JSON object' : `JSON ${json === null ? 'null' : typeof json}`;
+    throw errors.badCoverage(`unrecognised coverage payload: got ${shape}; tried covgate (format + data|hits), v8 (result array), coveralls (files|source_files), istanbul (object of path → file coverage)`);
+  }
+
+  for (const format of TEXT_SNIFF_ORDER) {
+    const decoder = decoders[format];
+    if (decoder.sniff(text, ctx.contentType)) return decodeWith(decoder, text, ctx);
+  }
+  const head = JSON.stringify((text ?? '').trimStart().slice(0, 40));
+  throw errors.badCoverage(`unrecognised coverage payload (Content-Type ${JSON.stringify(ctx.contentType ?? '')}, starts ${head}); tried JSON formats (covgate, v8, coveralls, istanbul), gocover ("mode:" line), cobertura (<coverage> XML), lcov (SF: records)`);
+}

@@ -7,3 +7,5 @@ export { addCounters, addCountersInto, subtractCounters, countersDecreased, cont
 export { CounterSet } from './counter-set.ts';
 export type { CounterSetData } from './counter-set.ts';
 export { summarize, summarizeFiles, ratio } from './summary.ts';
+export { parseSelector, matchesSelector, selectorToString, NON_LABEL_PARAMS } from './selector.ts';
+export type { Selector } from './selector.ts';

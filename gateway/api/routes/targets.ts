@@ -1,0 +1,75 @@
+import type { Router } from '@koa/router';
+import { errors } from '../../errors.ts';
+import { matchesSelector, parseSelector, type Selector } from '../../model/index.ts';
+import type { CoverageQuery } from '../../merge/index.ts';
+import type { ScrapeManager, ScrapeTarget } from '../../scrape/index.ts';
+import { readJsonObject } from '../body.ts';
+
+export interface TargetsDeps {
+  scrape: ScrapeManager;
+  query: CoverageQuery;
+}
+
+const pct = (covered: number, total: number) => (total === 0 ? 100 : Math.round((covered / total) * 10000) / 100);
+
+export function targetMatches(t: ScrapeTarget, selector: Selector): boolean {
+  return matchesSelector({ ...t.labels, job: t.job, id: t.id }, selector);
+}
+
+/** GET /api/v1/targets (Prometheus shape plus coverage) and POST /api/v1/scrape. */
+export function targetRoutes(deps: TargetsDeps) {
+  return (router: Router) => {
+    router.get('/api/v1/targets', (ctx) => {
+      const state = String(ctx.query.state ?? 'any');
+      if (!['active', 'dropped', 'any'].includes(state)) throw errors.badData(`state must be active, dropped or any, got ${JSON.stringify(state)}`);
+      const activeTargets =
+        state === 'dropped'
+          ? []
+          : deps.scrape.targets().map((t) => {
+              const info = t.info();
+              const lines = deps.query.targetSummary(t.id).lines;
+              return {
+                id: info.id,
+                discoveredLabels: info.discoveredLabels,
+                labels: info.labels,
+                scrapePool: info.scrapePool,
+                scrapeUrl: info.scrapeUrl,
+                globalUrl: info.scrapeUrl,
+                lastError: info.lastError,
+                lastScrape: info.lastScrape,
+                lastScrapeDuration: info.lastScrapeDuration,
+                health: info.health,
+                scrapeInterval: `${info.scrapeIntervalMs / 1000}s`,
+                scrapeTimeout: `${info.scrapeTimeoutMs / 1000}s`,
+                instance: info.processInstance ?? null,
+                source: info.source,
+                coverage: { lines: { covered: lines.covered, total: lines.total, pct: pct(lines.covered, lines.total) } },
+              };
+            });
+      const droppedTargets = state === 'active' ? [] : deps.scrape.dropped().map((d) => ({ discoveredLabels: d.discoveredLabels, scrapePool: d.job }));
+      ctx.body = { status: 'success', data: { activeTargets, droppedTargets } };
+    });
+
+    router.post('/api/v1/scrape', async (ctx) => {
+      const selector = { ...parseSelector(ctx.query as Record<string, unknown>), ...parseSelector(await readJsonObject(ctx)) };
+      const results = await deps.scrape.scrape((t) => targetMatches(t, selector));
+      ctx.body = {
+        status: 'success',
+        data: {
+          results: results.map((r) => ({
+            id: r.targetId,
+            job: r.job,
+            instance: r.instance,
+            scrapeUrl: r.scrapeUrl,
+            health: r.health,
+            result: r.result,
+            error: r.error ?? '',
+            durationSeconds: r.durationSeconds,
+            bodyBytes: r.bodyBytes,
+            restarted: r.restarted ?? false,
+          })),
+        },
+      };
+    });
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * Stage between decoding and the store: turns a decoded payload (full data or
+ * a counters-only reply) into an AppendInput. Shared by scrapes and push ingest.
+ */
+import { errors, CovgateError } from '../errors.ts';
+import { splitCoverageMap, type FileCounters, type Snapshot } from '../model/index.ts';
+import type { Decoded } from '../formats/types.ts';
+import type { AppendInput, CoverageStore } from '../store/index.ts';
+
+/** Code of the error raised when a counters-only reply names a structure the store does not hold. */
+export const STRUCTURE_UNKNOWN = 'COVGATE_STRUCTURE_UNKNOWN';
+
+export function structureUnknown(id: string): CovgateError {
+  return new CovgateError(STRUCTURE_UNKNOWN, 'bad_data', 409, `counters-only reply for structure ${JSON.stringify(id)} which the gateway does not hold`, {
+    retryable: true,
+  });
+}
+
+function checkHits(path: string, hits: FileCounters, expect: FileCounters): void {
+  if (hits.s.length !== expect.s.length || hits.f.length !== expect.f.length || hits.b.length !== expect.b.length) {
+    throw errors.badCoverage(
+      `counters-only reply for ${JSON.stringify(path)} does not fit its structure (s ${hits.s.length}/${expect.s.length}, f ${hits.f.length}/${expect.f.length}, b ${hits.b.length}/${expect.b.length})`,
+    );
+  }
+}
+
+/**
+ * Builds what the store appends. Throws COVGATE_BAD_COVERAGE for data that
+ * does not validate and STRUCTURE_UNKNOWN for a counters-only reply the store
+ * cannot resolve (the scraper then asks again for the full data).
+ */
+export function toAppendInput(decoded: Decoded, target: AppendInput['target'], store: Pick<CoverageStore, 'envelopeFiles' | 'structure'>): AppendInput {
+  const base = {
+    target,
+    instance: decoded.instance,
+    startTime: decoded.startTime,
+    build: decoded.build,
+    counters: decoded.counters,
+  };
+  if (decoded.hits) {
+    const id = decoded.structureId;
+    const files = id ? store.envelopeFiles(id) : undefined;
+    if (!id || !files) throw structureUnknown(id ?? '(none)');
+    const snapshot: Snapshot = {};
+    for (const [path, hits] of Object.entries(decoded.hits)) {
+      const hash = files[path];
+      const structure = hash ? store.structure(hash) : undefined;
+      if (!hash || !structure) throw structureUnknown(id);
+      checkHits(path, hits, {
+        s: Object.keys(structure.statementMap) as unknown as number[],
+        f: Object.keys(structure.fnMap) as unknown as number[],
+        b: Object.keys(structure.branchMap) as unknown as number[][],
+      });
+      snapshot[path] = { structure: hash, counters: { s: hits.s, f: hits.f, b: hits.b } };
+    }
+    return { ...base, structures: new Map(), snapshot };
+  }
+  const { structures, snapshot } = splitCoverageMap(decoded.coverage ?? {});
+  const input: AppendInput = { ...base, structures, snapshot };
+  if (decoded.structureId) {
+    input.envelope = { id: decoded.structureId, files: Object.fromEntries(Object.entries(snapshot).map(([p, f]) => [p, f.structure])) };
+  }
+  return input;
+}

@@ -1,0 +1,223 @@
+/**
+ * The composition root: the only module that creates concrete parts (LevelDB,
+ * axios, koa's server, timers) and wires the stages together. Everything else
+ * receives its dependencies.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import axios from 'axios';
+import { Level } from 'level';
+import pLimit from 'p-limit';
+import { createApiApp } from './api/app.ts';
+import { coverageRoutes } from './api/routes/coverage.ts';
+import { statusRoutes } from './api/routes/status.ts';
+import { targetRoutes } from './api/routes/targets.ts';
+import { metricsRoutes } from './api/routes/metrics.ts';
+import { createSystemScheduler, systemClock, type Cancel, type Clock, type Scheduler } from './clock/index.ts';
+import { loadConfigFile, scrapeConfigDefaults, type GatewayConfig } from './config/index.ts';
+import { createDiscoveryManager } from './discovery/index.ts';
+import { hashLabels } from './discovery/target.ts';
+import { describeError } from './errors.ts';
+import { createLogger, type Logger } from './log/index.ts';
+import { createCoverageQuery } from './merge/index.ts';
+import { createMetrics } from './metrics/index.ts';
+import { createScrapeManager } from './scrape/index.ts';
+import { createCoverageStore } from './store/index.ts';
+
+export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+
+export interface GatewayOptions {
+  /** Path of gateway.yaml (re-read on reload). */
+  configPath: string;
+  /** Overrides `server.listen` (tests use 127.0.0.1:0). */
+  listen?: string;
+  /** Overrides `storage.path`. */
+  storagePath?: string;
+  logger?: Logger;
+  clock?: Clock;
+  /** Scheduler for scrape loops and retention; tests inject a manual one and trigger scrapes explicitly. */
+  scheduler?: Scheduler;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Gateway {
+  /** Base URL once listening, e.g. http://127.0.0.1:9464. */
+  readonly url: string;
+  start(): Promise<void>;
+  /** Re-reads the config file; rejects (and keeps the running config) when it is invalid. */
+  reload(): Promise<void>;
+  /** Stops loops, closes the server and the store. Safe before start and twice. */
+  stop(): Promise<void>;
+}
+
+function parseListen(listen: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(listen);
+  if (!m) throw new Error(`server.listen must be host:port, got ${JSON.stringify(listen)}`);
+  return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
+}
+
+export function createGateway(opts: GatewayOptions): Gateway {
+  const logger = opts.logger ?? createLogger();
+  const clock = opts.clock ?? systemClock;
+  const scheduler = opts.scheduler ?? createSystemScheduler();
+  let config: GatewayConfig | undefined;
+  let ready = false;
+  let server: Server | undefined;
+  let url = '';
+  let retentionCancel: Cancel | undefined;
+  let stopped = false;
+  let started = false;
+  let db: Level<string, unknown> | undefined;
+  const cleanups: Array<() => Promise<void> | void> = [];
+
+  const applyOverrides = (c: GatewayConfig): GatewayConfig => {
+    if (opts.listen) c.server.listen = opts.listen;
+    if (opts.storagePath) c.storage.path = opts.storagePath;
+    return c;
+  };
+
+  async function start(): Promise<void> {
+    if (started) return;
+    started = true;
+    config = applyOverrides(await loadConfigFile(opts.configPath, opts.env ?? process.env));
+    const cfg = () => config!;
+
+    db = new Level<string, unknown>(config.storage.path, { valueEncoding: 'json' });
+    const store = createCoverageStore(db);
+    await store.open();
+    cleanups.push(() => store.close());
+
+    const query = createCoverageQuery(store);
+    const metrics = createMetrics({
+      perFile: config.metrics.per_file,
+      perFileLimit: config.metrics.per_file_limit,
+      logger,
+      coverage: { services: () => query.services(cfg().metrics.per_file) },
+    });
+
+    const http = axios.create({ headers: { 'User-Agent': `covgate/${VERSION}` } });
+    const scrape = createScrapeManager({
+      http,
+      store,
+      clock,
+      scheduler,
+      logger,
+      limit: pLimit(config.global.scrape_concurrency),
+      userAgent: `covgate/${VERSION}`,
+      seed: hashLabels(config.global.external_labels),
+      defaultsFor: (job) => scrapeConfigDefaults(cfg().global, job),
+      observer: {
+        scrapeFinished: (r) => {
+          metrics.scrapeFinished({
+            job: r.job,
+            instance: r.instance,
+            up: r.health === 'up',
+            durationSeconds: r.durationSeconds,
+            bodyBytes: r.bodyBytes,
+            result: r.result,
+          });
+          if (r.result === 'success') metrics.snapshotStored(1);
+        },
+        targetRestarted: (job, instance) => metrics.targetRestarted(job, instance),
+        targetRemoved: (job, instance) => metrics.targetRemoved(job, instance),
+      },
+    });
+    cleanups.push(() => scrape.stop());
+
+    const discovery = createDiscoveryManager({ logger });
+    discovery.subscribe((sets) => scrape.sync(sets));
+    cleanups.push(() => discovery.stop());
+
+    const applyConfig = (c: GatewayConfig) => {
+      scrape.applyConfig(c.scrape_configs);
+      discovery.applyConfig(c.scrape_configs);
+      retentionCancel?.();
+      retentionCancel = scheduler.cron(c.storage.retention_schedule, () => {
+        store
+          .retention(clock.now(), cfg().storage.retention)
+          .then((r) => {
+            if (r.deletedSnapshots > 0 || r.foldedLifetimes > 0) logger.info(r, 'retention ran');
+          })
+          .catch((err) => logger.error({ err: describeError(err) }, 'retention failed'));
+      });
+    };
+    applyConfig(config);
+    cleanups.push(() => retentionCancel?.());
+
+    async function reload(): Promise<void> {
+      let next: GatewayConfig;
+      try {
+        next = applyOverrides(await loadConfigFile(opts.configPath, opts.env ?? process.env));
+      } catch (err) {
+        metrics.configReloaded(false);
+        logger.error({ err: describeError(err) }, 'reload rejected; keeping the running config');
+        throw err;
+      }
+      // Listen address and storage path are fixed for the process lifetime.
+      next.server.listen = config!.server.listen;
+      next.storage.path = config!.storage.path;
+      config = next;
+      applyConfig(next);
+      metrics.configReloaded(true);
+      logger.info({ jobs: next.scrape_configs.map((c) => c.job_name) }, 'config reloaded');
+    }
+    gateway.reload = reload;
+
+    const apiCtx = { logger, version: VERSION, config: cfg, isReady: () => ready };
+    const app = createApiApp(apiCtx, [
+      statusRoutes({ ...apiCtx, reload }),
+      targetRoutes({ scrape, query }),
+      coverageRoutes({ query }),
+      metricsRoutes({ metrics }),
+    ]);
+
+    await discovery.start();
+    scrape.start();
+
+    const { host, port } = parseListen(config.server.listen);
+    server = createServer(app.callback());
+    server.keepAliveTimeout = 5000;
+    await new Promise<void>((resolve, reject) => {
+      server!.once('error', reject);
+      server!.listen(port, host, () => resolve());
+    });
+    const addr = server.address() as AddressInfo;
+    url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+    metrics.configReloaded(true);
+    ready = true;
+    logger.info({ url, config: opts.configPath, storage: config.storage.path, version: VERSION }, 'covgate listening');
+  }
+
+  async function stop(): Promise<void> {
+    if (stopped) return;
+    stopped = true;
+    ready = false;
+    if (server) {
+      const s = server;
+      await new Promise<void>((resolve) => {
+        s.close(() => resolve());
+        s.closeAllConnections();
+      });
+    }
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        logger.warn({ err: describeError(err) }, 'error while stopping');
+      }
+    }
+  }
+
+  const gateway: Gateway = {
+    get url() {
+      return url;
+    },
+    start,
+    reload: async () => {
+      throw new Error('gateway not started');
+    },
+    stop,
+  };
+  return gateway;
+}

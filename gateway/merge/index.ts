@@ -1,0 +1,110 @@
+/**
+ * Stage: answers "what is the merged coverage of this selection", with caches
+ * keyed by the store's version so repeated reads (API, /metrics, reports) do
+ * not redo the merge while nothing was scraped.
+ */
+import { CounterSet, summarize, summarizeFiles, selectorToString, type CoverageMapData, type Selector, type Summary } from '../model/index.ts';
+import type { CoverageStore } from '../store/index.ts';
+
+export interface MergedCoverage {
+  map: CoverageMapData;
+  /** Structures that could not be found (reported, never failing the merge). */
+  missing: string[];
+  summary: Summary;
+}
+
+export interface ServiceCoverage {
+  job: string;
+  service: string;
+  summary: Summary;
+  files?: Map<string, Summary>;
+}
+
+/**
+ * A source of extra coverage the selection may include (sessions, push
+ * ingest). Given the selector, it returns a set to use *instead of* the
+ * targets' windows (session selection), or undefined when the selector does
+ * not concern it.
+ */
+export type SelectionResolver = (selector: Selector) => CounterSet | undefined;
+
+export interface CoverageQuery {
+  /** Merged coverage of a selection. Target labels select targets' whole window; a resolver may take over (sessions). */
+  coverage(selector: Selector): MergedCoverage;
+  /** Merge of an arbitrary counter set (sessions, pushes). */
+  fromSet(set: CounterSet): MergedCoverage;
+  /** Per (job, service) summaries for /metrics; with per-file summaries when asked. */
+  services(perFile: boolean): ServiceCoverage[];
+  /** Lines summary of one target (for /api/v1/targets). */
+  targetSummary(targetId: string): Summary;
+  setResolver(resolver: SelectionResolver | undefined): void;
+  /** Version that changes when anything the query reads changed. */
+  version(): string;
+  bump(): void;
+}
+
+export function createCoverageQuery(store: CoverageStore): CoverageQuery {
+  let resolver: SelectionResolver | undefined;
+  let extra = 0;
+  const version = () => `${store.version()}.${extra}`;
+  const selCache = new Map<string, { version: string; value: MergedCoverage }>();
+  const targetCache = new Map<string, { version: number; summary: Summary }>();
+  let servicesCache: { version: string; perFile: boolean; value: ServiceCoverage[] } | undefined;
+
+  function fromSet(set: CounterSet): MergedCoverage {
+    const { map, missing } = set.toCoverageMap((h) => store.structure(h));
+    return { map, missing, summary: summarize(map) };
+  }
+
+  return {
+    coverage(selector) {
+      const key = selectorToString(selector);
+      const v = version();
+      const hit = selCache.get(key);
+      if (hit && hit.version === v) return hit.value;
+      const set = resolver?.(selector) ?? store.counterSet(selector);
+      const value = fromSet(set);
+      if (selCache.size > 256) selCache.clear();
+      selCache.set(key, { version: v, value });
+      return value;
+    },
+    fromSet,
+    services(perFile) {
+      const v = version();
+      if (servicesCache && servicesCache.version === v && servicesCache.perFile === perFile) return servicesCache.value;
+      const groups = new Map<string, { job: string; service: string; ids: string[] }>();
+      for (const t of store.targets()) {
+        const service = t.labels.service ?? t.job;
+        const key = `${t.job}\0${service}`;
+        let g = groups.get(key);
+        if (!g) groups.set(key, (g = { job: t.job, service, ids: [] }));
+        g.ids.push(t.id);
+      }
+      const value: ServiceCoverage[] = [];
+      for (const g of groups.values()) {
+        const merged = fromSet(store.counterSet({ ids: g.ids }));
+        const entry: ServiceCoverage = { job: g.job, service: g.service, summary: merged.summary };
+        if (perFile) entry.files = summarizeFiles(merged.map);
+        value.push(entry);
+      }
+      servicesCache = { version: v, perFile, value };
+      return value;
+    },
+    targetSummary(targetId) {
+      const v = store.targetVersion(targetId);
+      const hit = targetCache.get(targetId);
+      if (hit && hit.version === v) return hit.summary;
+      const summary = fromSet(store.counterSet({ ids: [targetId] })).summary;
+      targetCache.set(targetId, { version: v, summary });
+      return summary;
+    },
+    setResolver(r) {
+      resolver = r;
+      extra++;
+    },
+    version,
+    bump() {
+      extra++;
+    },
+  };
+}

@@ -1,0 +1,228 @@
+import type { AxiosInstance } from 'axios';
+import { describeError, errors, isCovgateError } from '../errors.ts';
+import type { Labels, ScrapeConfig } from '../config/types.ts';
+import { decodePayload } from '../formats/index.ts';
+import { STRUCTURE_UNKNOWN, toAppendInput } from '../ingest/index.ts';
+import type { Clock } from '../clock/index.ts';
+import type { CoverageStore } from '../store/index.ts';
+import type { Logger } from '../log/index.ts';
+import { fetchCoverage } from './fetch.ts';
+import type { Health, ScrapeOutcome, ScrapeResult, TargetInfo } from './types.ts';
+
+export interface ScrapeTargetDeps {
+  http: AxiosInstance;
+  store: CoverageStore;
+  clock: Clock;
+  /** Bounds scrapes in flight across the gateway (p-limit). */
+  limit: <T>(fn: () => Promise<T>) => Promise<T>;
+  logger: Logger;
+  userAgent: string;
+}
+
+const ACCEPT =
+  'application/vnd.covgate.v1+json, application/json;q=0.9, text/plain;q=0.8, application/xml;q=0.7, */*;q=0.1';
+
+function outcomeOf(err: unknown): ScrapeOutcome {
+  if (!isCovgateError(err)) return 'error';
+  switch (err.code) {
+    case 'COVGATE_SCRAPE_TIMEOUT':
+      return 'timeout';
+    case 'COVGATE_BODY_TOO_LARGE':
+      return 'too_large';
+    case 'COVGATE_BAD_COVERAGE':
+    case 'COVGATE_BAD_DATA':
+      return 'bad_data';
+    default:
+      return 'error';
+  }
+}
+
+const isLoopbackHost = (host: string) => /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]|::1)$/i.test(host);
+
+/**
+ * One scrape target: its identity, its health, and `scrape()`. A failed
+ * scrape changes health and lastError only; the last good snapshot stays in
+ * the store. Concurrent calls to `scrape()` share one request.
+ */
+export class ScrapeTarget {
+  health: Health = 'unknown';
+  lastError = '';
+  lastScrape = 0;
+  lastScrapeDuration = 0;
+  lastBodyBytes = 0;
+  processInstance: string | undefined;
+  private etag: string | undefined;
+  private structureId: string | undefined;
+  private inflight: Promise<ScrapeResult> | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly labels: Labels,
+    readonly discoveredLabels: Labels,
+    readonly url: string,
+    public config: ScrapeConfig,
+    readonly source: 'discovered' | 'registered',
+    private readonly deps: ScrapeTargetDeps,
+    readonly intervalMs: number = config.scrape_interval,
+    readonly timeoutMs: number = config.scrape_timeout,
+  ) {}
+
+  get job(): string {
+    return this.config.job_name;
+  }
+
+  get instance(): string {
+    return this.labels.instance ?? '';
+  }
+
+  info(): TargetInfo {
+    return {
+      id: this.id,
+      job: this.job,
+      labels: this.labels,
+      discoveredLabels: this.discoveredLabels,
+      scrapePool: this.job,
+      scrapeUrl: this.url,
+      health: this.health,
+      lastError: this.lastError,
+      lastScrape: this.lastScrape ? new Date(this.lastScrape).toISOString() : '0001-01-01T00:00:00Z',
+      lastScrapeDuration: this.lastScrapeDuration,
+      processInstance: this.processInstance,
+      scrapeIntervalMs: this.intervalMs,
+      scrapeTimeoutMs: this.timeoutMs,
+      source: this.source,
+    };
+  }
+
+  /** Scrapes now (bounded by the gateway-wide limit). Never rejects. */
+  scrape(): Promise<ScrapeResult> {
+    if (!this.inflight) {
+      this.inflight = this.deps.limit(() => this.run()).finally(() => {
+        this.inflight = undefined;
+      });
+    }
+    return this.inflight;
+  }
+
+  private async loadSource(url: string): Promise<string | undefined> {
+    try {
+      const target = new URL(this.url);
+      const u = new URL(url, this.url);
+      if (u.protocol === 'file:') {
+        // Only a process on this machine can name files here that are its own sources.
+        if (!isLoopbackHost(target.hostname)) return undefined;
+        const { readFile } = await import('node:fs/promises');
+        return await readFile(u, 'utf8');
+      }
+      if (u.origin !== target.origin) return undefined; // never fetch another host on a target's say-so
+      const res = await this.deps.http.get<string>(u.toString(), {
+        responseType: 'text',
+        timeout: this.timeoutMs,
+        maxContentLength: this.config.body_size_limit > 0 ? this.config.body_size_limit : -1,
+        validateStatus: (s) => s === 200,
+        proxy: false,
+      });
+      return res.data;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async fetchAndStore(useKnownStructure: boolean): Promise<{ outcome: ScrapeOutcome; bytes: number; restarted?: boolean; newLifetime?: boolean }> {
+    const { config, deps } = this;
+    const headers: Record<string, string> = {
+      Accept: ACCEPT,
+      'Accept-Encoding': 'gzip',
+      'User-Agent': deps.userAgent,
+      'X-Covgate-Scrape-Timeout-Seconds': String(this.timeoutMs / 1000),
+    };
+    if (this.etag) headers['If-None-Match'] = this.etag;
+    const known = useKnownStructure && this.structureId && deps.store.envelopeFiles(this.structureId) ? this.structureId : undefined;
+    if (known) headers['X-Covgate-Known-Structure'] = known;
+
+    const res = await fetchCoverage(deps.http, this.url, { timeoutMs: this.timeoutMs, bodySizeLimit: config.body_size_limit, headers });
+    if (res.status === 304) return { outcome: 'not_modified', bytes: 0 };
+    if (res.status !== 200) {
+      throw errors.scrapeFailed(`server returned HTTP status ${res.status}`);
+    }
+    const decoded = await decodePayload(res.body, {
+      declaredFormat: config.format,
+      contentType: res.headers['content-type'],
+      instanceHeader: res.headers['x-coverage-instance'],
+      counters: config.counters,
+      loadSource: (u) => this.loadSource(u),
+    });
+    let input;
+    try {
+      input = toAppendInput(decoded, { id: this.id, job: this.job, labels: this.labels, url: this.url }, deps.store);
+    } catch (err) {
+      // The gateway lost (or never had) the structure: ask again for the full data.
+      if (isCovgateError(err) && err.code === STRUCTURE_UNKNOWN && useKnownStructure) {
+        this.structureId = undefined;
+        this.etag = undefined;
+        return this.fetchAndStore(false);
+      }
+      throw err;
+    }
+    const appended = await deps.store.append(input, deps.clock.now());
+    this.etag = res.headers.etag;
+    if (decoded.structureId) this.structureId = decoded.structureId;
+    if (decoded.instance) this.processInstance = decoded.instance;
+    if (config.reset_after_scrape) await this.reset().catch(() => undefined);
+    return { outcome: 'success', bytes: res.body.length, restarted: appended.restarted, newLifetime: appended.newLifetime };
+  }
+
+  /** POST <coverage_path>/reset on the target (optional endpoint of the exporter protocol). */
+  async reset(): Promise<void> {
+    const u = new URL(this.url);
+    u.pathname = `${u.pathname.replace(/\/$/, '')}/reset`;
+    await this.deps.http.post(u.toString(), undefined, {
+      timeout: this.timeoutMs,
+      validateStatus: (s) => s >= 200 && s < 300,
+      proxy: false,
+    });
+    this.etag = undefined;
+  }
+
+  private async run(): Promise<ScrapeResult> {
+    const start = this.deps.clock.now();
+    const t0 = performance.now();
+    let outcome: ScrapeOutcome;
+    let bytes = 0;
+    let error: string | undefined;
+    let restarted: boolean | undefined;
+    let newLifetime: boolean | undefined;
+    try {
+      const r = await this.fetchAndStore(true);
+      outcome = r.outcome;
+      bytes = r.bytes;
+      restarted = r.restarted;
+      newLifetime = r.newLifetime;
+      this.health = 'up';
+      this.lastError = '';
+    } catch (err) {
+      outcome = outcomeOf(err);
+      error = describeError(err);
+      this.health = 'down';
+      this.lastError = error;
+      this.deps.logger.warn({ job: this.job, instance: this.instance, url: this.url, err: error }, 'scrape failed');
+    }
+    const durationSeconds = (performance.now() - t0) / 1000;
+    this.lastScrape = start;
+    this.lastScrapeDuration = durationSeconds;
+    this.lastBodyBytes = bytes;
+    return {
+      targetId: this.id,
+      job: this.job,
+      instance: this.instance,
+      scrapeUrl: this.url,
+      result: outcome,
+      health: this.health,
+      error,
+      durationSeconds,
+      bodyBytes: bytes,
+      restarted,
+      newLifetime,
+    };
+  }
+}

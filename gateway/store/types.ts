@@ -1,0 +1,102 @@
+import type { CounterSet, FileStructure, Selector, Snapshot } from '../model/index.ts';
+import type { Labels } from '../config/types.ts';
+
+/** A target as the store remembers it, after it stopped being discovered too. */
+export interface StoredTarget {
+  id: string;
+  job: string;
+  labels: Labels;
+  url?: string;
+  firstSeen: number;
+  lastSeen: number;
+}
+
+/** One process lifetime of a target (an `instance`, or a run between counter resets). */
+export interface Lifetime {
+  targetId: string;
+  id: string;
+  /** The exporter's `instance`, when it sends one. */
+  instance?: string;
+  startTime?: string;
+  build?: Record<string, string>;
+  firstSeen: number;
+  lastSeen: number;
+  /** Key of the newest snapshot (authoritative, cumulative). */
+  latestKey: string;
+  restarts: number;
+}
+
+/** What the scrape (or push ingest) hands to the store: validated, split, cumulative or delta. */
+export interface AppendInput {
+  target: { id: string; job: string; labels: Labels; url?: string };
+  instance?: string;
+  startTime?: string;
+  build?: Record<string, string>;
+  counters: 'cumulative' | 'delta';
+  /** Structures referenced by `snapshot` that the store may not have yet. */
+  structures: Map<string, FileStructure>;
+  snapshot: Snapshot;
+  /** Envelope-level structure id and its files, for the structure-once exchange. */
+  envelope?: { id: string; files: Record<string, string> };
+}
+
+export interface AppendResult {
+  lifetimeId: string;
+  /** A new lifetime started (new instance, or counters went down). */
+  newLifetime: boolean;
+  /** The new lifetime replaced an earlier one of the same target (a restart). */
+  restarted: boolean;
+  /** Whether anything changed (an unchanged cumulative snapshot writes no new record). */
+  changed: boolean;
+  files: number;
+}
+
+/** Per lifetime, its newest cumulative snapshot: the unit sessions take baselines of. */
+export type LifetimeSnapshots = Map<string /* targetId */, Map<string /* lifetimeId */, Snapshot>>;
+
+export interface RetentionResult {
+  deletedSnapshots: number;
+  foldedLifetimes: number;
+}
+
+/**
+ * The coverage store. Contract:
+ * - `append` validates nothing (callers pass model-checked data) and is
+ *   atomic: one LevelDB batch holds the new structures, the snapshot, the
+ *   lifetime and target records; when it resolves, the snapshot survives kill -9.
+ * - Reads are served from memory (loaded at `open`), never from disk.
+ * - Merged totals never shrink: retention folds old lifetimes into a per-target
+ *   archive before deleting their raw snapshots.
+ */
+export interface CoverageStore {
+  open(): Promise<void>;
+  close(): Promise<void>;
+  append(input: AppendInput, now: number): Promise<AppendResult>;
+  structure(hash: string): FileStructure | undefined;
+  hasStructure(hash: string): boolean;
+  /** Files of an envelope-level structure id, when known. */
+  envelopeFiles(id: string): Record<string, string> | undefined;
+  targets(): StoredTarget[];
+  target(id: string): StoredTarget | undefined;
+  lifetimes(targetId: string): Lifetime[];
+  /** Sum of everything ever scraped from the targets matching `selector` (or the given ids). */
+  counterSet(select: Selector | { ids: string[] }): CounterSet;
+  /** Newest snapshot of each lifetime of the given targets. */
+  lifetimeSnapshots(targetIds: Iterable<string>): LifetimeSnapshots;
+  /** Monotonic number that changes whenever any coverage changes (for caches). */
+  version(): number;
+  /** Version of one target's coverage (for per-target caches). */
+  targetVersion(targetId: string): number;
+  retention(now: number, retentionMs: number): Promise<RetentionResult>;
+  /** Generic durable sub-stores for other stages (registry, sessions, outbox). */
+  sublevel<V>(name: string): KeyValue<V>;
+}
+
+/** A JSON key-value namespace in the same LevelDB, with atomic batches. */
+export interface KeyValue<V> {
+  get(key: string): Promise<V | undefined>;
+  put(key: string, value: V): Promise<void>;
+  del(key: string): Promise<void>;
+  entries(opts?: { gte?: string; lt?: string }): AsyncIterable<[string, V]>;
+  batch(ops: Array<{ type: 'put'; key: string; value: V } | { type: 'del'; key: string }>): Promise<void>;
+}

@@ -1,0 +1,62 @@
+import { fileURLToPath } from 'node:url';
+import axios from 'axios';
+import type { CoverageMapData } from '../../gateway/model/index.ts';
+import { spawnProcess, type Spawned } from './process.ts';
+
+export const SAMPLE_APP = fileURLToPath(new URL('../fixtures/sample-service/app.cjs', import.meta.url));
+const SERVER = fileURLToPath(new URL('../fixtures/sample-service/server.mjs', import.meta.url));
+
+export interface ExporterOptions {
+  /** Serve the covgate envelope (instance, build) instead of plain Istanbul JSON. */
+  envelope?: boolean;
+  /** Serve counters since the last read (delta exporter). */
+  delta?: boolean;
+  /** Support the structure-once exchange. */
+  structure?: boolean;
+  instance?: string;
+}
+
+export interface ExporterProcess {
+  /** Base URL, http://127.0.0.1:<port>. */
+  url: string;
+  /** host:port, as a static target. */
+  address: string;
+  instance: string;
+  /** Sends one request to the sample app (real traffic). */
+  hit(path: string): Promise<void>;
+  /** The raw `__coverage__` of the process right now. */
+  raw(): Promise<CoverageMapData>;
+  /** Switches the coverage endpoint's behaviour (failure injection in the real process). */
+  mode(m: 'ok' | '404' | '500' | 'garbage' | 'slow' | 'huge' | 'hugegzip'): Promise<void>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  process: Spawned;
+}
+
+/** Starts a real sample service process instrumented with istanbul-lib-instrument, on 127.0.0.1 port 0. */
+export async function startIstanbulExporter(opts: ExporterOptions = {}): Promise<ExporterProcess> {
+  const args = [SERVER];
+  if (opts.envelope) args.push('--envelope');
+  if (opts.delta) args.push('--delta');
+  if (opts.structure) args.push('--structure');
+  if (opts.instance) args.push('--instance', opts.instance);
+  const p = spawnProcess(process.execPath, args);
+  const m = await p.waitForLine(/^LISTENING (\d+) (\S+)/);
+  const address = `127.0.0.1:${m[1]}`;
+  const url = `http://${address}`;
+  return {
+    url,
+    address,
+    instance: m[2]!,
+    process: p,
+    async hit(path) {
+      await axios.get(`${url}${path}`, { validateStatus: () => true, proxy: false });
+    },
+    async raw() {
+      return (await axios.get(`${url}/__raw`, { proxy: false })).data as CoverageMapData;
+    },
+    async mode(m) {
+      await axios.post(`${url}/__mode?m=${m}`, undefined, { proxy: false });
+    },
+    stop: (signal) => p.kill(signal),
+  };
+}

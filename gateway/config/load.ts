@@ -63,8 +63,11 @@ export function parseConfig(text: string, opts: ParseConfigOptions = {}): Gatewa
   if (src.value !== null || src.issues.length === 0) {
     const parsed = rawConfigSchema.safeParse(src.value ?? {}, { error: (iss) => configErrorMessage(iss as never) });
     if (!parsed.success) {
+      // A value whose ${VAR} failed is already reported; its emptied text would only add noise.
+      const expandFailed = new Set(src.issues.map((i) => JSON.stringify(i.path)));
       for (const iss of parsed.error.issues) {
         const path = iss.path.filter((p): p is string | number => typeof p !== 'symbol');
+        if (expandFailed.has(JSON.stringify(path))) continue;
         if (iss.code === 'unrecognized_keys') {
           for (const key of iss.keys) issues.push({ path: [...path, key], message: 'unknown key' });
         } else {

@@ -37,7 +37,7 @@ export interface YamlSource {
 }
 
 /** Guard against alias bombs and alias cycles. */
-const MAX_NODES = 1_000_000;
+const MAX_NODES = 200_000;
 const MAX_DEPTH = 64;
 
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -61,11 +61,15 @@ export function readYaml(text: string, env: NodeJS.ProcessEnv): YamlSource {
   };
 
   if (doc.errors.length > 0) {
-    const issues = doc.errors.map((e) => ({
-      path: [],
-      line: lineAt(e.pos[0]),
-      message: `YAML syntax error: ${firstLine(e.message)}`,
-    }));
+    const issues = doc.errors.map((e) => {
+      let message = `YAML syntax error: ${firstLine(e.message)}`;
+      if (e.code === 'MULTIPLE_DOCS') message = 'YAML syntax error: expected a single document, found another after ---';
+      if (e.code === 'DUPLICATE_KEY') {
+        const key = /^[^:\n]*/.exec(text.slice(e.pos[0]))![0].trim();
+        if (key) message = `YAML syntax error: duplicate key ${key.startsWith('"') || key.startsWith("'") ? key : JSON.stringify(key)}`;
+      }
+      return { path: [], line: lineAt(e.pos[0]), message };
+    });
     return { value: null, issues, lineOf };
   }
 
@@ -133,7 +137,8 @@ export function readYaml(text: string, env: NodeJS.ProcessEnv): YamlSource {
     value = build(root, [], root?.range ? lineAt(root.range[0]) : 1, 0);
   } catch (err) {
     if (!(err instanceof TooDeep)) throw err;
-    issues.push({ path: err.path, line: err.line, message: 'document too large or too deeply nested (alias loop?)' });
+    // The path where it blew up may be deep and repetitive; name the top-level key.
+    issues.push({ path: err.path.slice(0, 1), line: err.line, message: 'document too large or too deeply nested (alias loop?)' });
     value = null;
   }
   return { value, issues, lineOf };

@@ -177,7 +177,7 @@ describe('loadConfigFile: bad fixtures', () => {
     'bad-cidr.bad.yml': [[5, 'registration.allowed_targets[1]: bad CIDR "10.0.0.0/99"']],
     'undefined-env.bad.yml': [[6, 'push.upstreams[0].headers.Authorization: environment variable COVGATE_TEST_UNSET_TOKEN is not set']],
     'yaml-syntax.bad.yml': [[7, 'YAML syntax error: Flow sequence in block collection must be sufficiently indented and end with a ]']],
-    'duplicate-yaml-key.bad.yml': [[3, 'YAML syntax error: Map keys must be unique']],
+    'duplicate-yaml-key.bad.yml': [[3, 'YAML syntax error: duplicate key "scrape_interval"']],
     'wrong-type-list.bad.yml': [[5, 'scrape_configs[0].static_configs[0].targets: expected a list, got "localhost:8081"']],
     'bad-upstream-url.bad.yml': [[5, 'push.upstreams[0].url: bad URL "ftp://center.example/upload": scheme must be http or https']],
     'duplicate-upstream.bad.yml': [[5, 'push.upstreams[1].name: duplicate upstream name "center" (first defined at line 3)']],
@@ -280,6 +280,20 @@ describe('parseConfig', () => {
       'scrape_configs:\n  - job_name: a\n    static_configs: &targets\n      - targets: [h:1]\n  - job_name: b\n    static_configs: *targets\n',
     );
     expect(c.scrape_configs[1]!.static_configs).to.deep.equal([{ targets: ['h:1'], labels: {} }]);
+  });
+
+  it('stops on alias loops and alias bombs with an error instead of hanging', async () => {
+    const loop = await configError(() => parseConfig('global:\n  external_labels: &a [*a]\n'));
+    expect(loop.message).to.match(/^gateway\.yaml:2: global: document too large or too deeply nested/);
+    const bomb = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 9; i++) bomb.push(`a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]`);
+    const err = await configError(() => parseConfig(bomb.join('\n')));
+    expect(err.message).to.include('document too large');
+  });
+
+  it('rejects a second YAML document', async () => {
+    const err = await configError(() => parseConfig('global: {}\n---\nmetrics: {}\n'));
+    expect(err.message).to.equal('gateway.yaml:2: YAML syntax error: expected a single document, found another after ---');
   });
 
   it('rejects relabel fields that labeldrop/labelkeep do not take', async () => {

@@ -33,3 +33,31 @@ export function recorder() {
 export function addresses(groups: TargetGroup[] | undefined): string[] {
   return (groups ?? []).flatMap((g) => g.targets.map((t) => t.__address__!));
 }
+
+/** A provider the test drives by hand: `push` sends a full set, counters show the lifecycle. */
+export function fakeDiscoverer(initial?: TargetGroup[]) {
+  let send: ((g: TargetGroup[]) => void) | undefined;
+  const fake = {
+    starts: 0,
+    stops: 0,
+    discoverer: {
+      start(s: (g: TargetGroup[]) => void) {
+        fake.starts++;
+        send = s;
+        if (initial) s(initial);
+      },
+      async stop() {
+        fake.stops++;
+      },
+    },
+    push(groups: TargetGroup[]) {
+      send?.(groups);
+    },
+  };
+  return fake;
+}
+
+/** A one-target group. */
+export function group(source: string, ...addrs: string[]): TargetGroup {
+  return { source, labels: {}, targets: addrs.map((a) => ({ __address__: a })) };
+}

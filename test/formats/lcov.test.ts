@@ -1,0 +1,5 @@
+import { runFixtures } from './fixtures.ts';
+
+describe('formats: lcov fixtures (test/fixtures/formats/lcov)', () => {
+  runFixtures('lcov');
+});

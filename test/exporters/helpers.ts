@@ -54,6 +54,8 @@ export interface RunningApp {
   exporterUrl: string;
   stderr: () => string;
   stdout: () => string;
+  /** Resolves once stderr (so far or later) matches `re`. */
+  waitStderr(re: RegExp): Promise<void>;
   /** SIGKILL if still running; resolves when it exited. */
   kill(): Promise<void>;
 }
@@ -81,6 +83,17 @@ export async function startApp(entry: string, env: Record<string, string> = {}, 
       exporterUrl: serving[1]!,
       stderr: () => err,
       stdout: () => out,
+      waitStderr: (re) =>
+        new Promise<void>((resolve, reject) => {
+          if (re.test(err)) return resolve();
+          const onData = (): void => {
+            if (!re.test(err)) return;
+            child.stderr!.off('data', onData);
+            resolve();
+          };
+          child.stderr!.on('data', onData);
+          child.once('exit', () => reject(new Error(`exited before stderr matched ${re}: ${err}`)));
+        }),
       async kill() {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
         await exited;

@@ -129,9 +129,10 @@ export function createGateway(opts: GatewayOptions): Gateway {
     discovery.subscribe((sets) => scrape.sync(sets));
     cleanups.push(() => discovery.stop());
 
-    const applyConfig = (c: GatewayConfig) => {
+    const applyConfig = async (c: GatewayConfig) => {
       scrape.applyConfig(c.scrape_configs);
-      discovery.applyConfig(c.scrape_configs);
+      await discovery.applyConfig(c.scrape_configs);
+      discovery.flush();
       retentionCancel?.();
       retentionCancel = scheduler.cron(c.storage.retention_schedule, () => {
         store
@@ -142,7 +143,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
           .catch((err) => logger.error({ err: describeError(err) }, 'retention failed'));
       });
     };
-    applyConfig(config);
+    await applyConfig(config);
     cleanups.push(() => retentionCancel?.());
 
     async function reload(): Promise<void> {
@@ -158,7 +159,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       next.server.listen = config!.server.listen;
       next.storage.path = config!.storage.path;
       config = next;
-      applyConfig(next);
+      await applyConfig(next);
       metrics.configReloaded(true);
       logger.info({ jobs: next.scrape_configs.map((c) => c.job_name) }, 'config reloaded');
     }

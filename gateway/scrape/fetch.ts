@@ -51,6 +51,7 @@ export async function fetchCoverage(http: AxiosInstance, url: string, opts: Fetc
     if (e.code === 'Z_DATA_ERROR' || e.code === 'Z_BUF_ERROR' || /incorrect header check|unexpected end of file/.test(e.message ?? '')) {
       throw errors.badCoverage(`body is not valid gzip: ${e.message}`, { cause: err });
     }
-    throw errors.scrapeFailed(`${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`, { cause: err });
+    const msg = e.message ?? String(err);
+    throw errors.scrapeFailed(e.code && !msg.includes(e.code) ? `${e.code}: ${msg}` : msg, { cause: err });
   }
 }

@@ -14,6 +14,10 @@ export interface ExporterOptions {
   /** Support the structure-once exchange. */
   structure?: boolean;
   instance?: string;
+  /** Listen on this port (to restart a process in place); default 0. */
+  port?: number;
+  /** Answer If-None-Match with 304 when nothing changed. */
+  etag?: boolean;
 }
 
 export interface ExporterProcess {
@@ -26,6 +30,8 @@ export interface ExporterProcess {
   hit(path: string): Promise<void>;
   /** The raw `__coverage__` of the process right now. */
   raw(): Promise<CoverageMapData>;
+  /** Test counters of the process (how many 304s it served). */
+  stats(): Promise<{ served304: number }>;
   /** Switches the coverage endpoint's behaviour (failure injection in the real process). */
   mode(m: 'ok' | '404' | '500' | 'garbage' | 'slow' | 'huge' | 'hugegzip'): Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<void>;
@@ -39,6 +45,8 @@ export async function startIstanbulExporter(opts: ExporterOptions = {}): Promise
   if (opts.delta) args.push('--delta');
   if (opts.structure) args.push('--structure');
   if (opts.instance) args.push('--instance', opts.instance);
+  if (opts.port) args.push('--port', String(opts.port));
+  if (opts.etag) args.push('--etag');
   const p = spawnProcess(process.execPath, args);
   const m = await p.waitForLine(/^LISTENING (\d+) (\S+)/);
   const address = `127.0.0.1:${m[1]}`;
@@ -53,6 +61,9 @@ export async function startIstanbulExporter(opts: ExporterOptions = {}): Promise
     },
     async raw() {
       return (await axios.get(`${url}/__raw`, { proxy: false })).data as CoverageMapData;
+    },
+    async stats() {
+      return (await axios.get(`${url}/__stats`, { proxy: false })).data as { served304: number };
     },
     async mode(m) {
       await axios.post(`${url}/__mode?m=${m}`, undefined, { proxy: false });

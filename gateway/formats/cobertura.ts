@@ -159,7 +159,8 @@ export const coberturaDecoder: PayloadDecoder = {
   format: 'cobertura',
   input: 'text',
   sniff(body) {
-    return typeof body === 'string' && /^\s*(<\?xml[^>]*\?>\s*)?(<!--[\s\S]*?-->\s*|<!DOCTYPE[^>]*>\s*)*<coverage[\s>]/.test(body);
+    // XML (starts with '<') whose root is <coverage …>; the prolog may hold a declaration, comments, a DOCTYPE.
+    return typeof body === 'string' && /^\s*</.test(body) && /<coverage[\s>/]/.test(body.slice(0, 4096));
   },
   async decode(payload) {
     if (typeof payload !== 'string') throw errors.badCoverage('cobertura: expected XML text');

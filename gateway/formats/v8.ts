@@ -178,8 +178,9 @@ async function convertScript(entry: V8Script, cache: CacheEntry | undefined, ctx
   const url = entry.url;
   let source = entry.source ?? (await load(ctx, url));
   if (source === undefined && cache?.data && Array.isArray(cache.lineLengths)) {
-    // NODE_V8_COVERAGE keeps the line lengths of source-mapped scripts: enough to map offsets when the map carries the originals (as c8 does).
-    source = cache.lineLengths.map((n) => ' '.repeat(Math.max(0, Number(n) || 0))).join('\n');
+    // NODE_V8_COVERAGE keeps the line lengths of source-mapped scripts: enough to map offsets when the map
+    // carries the originals (as c8 does). Filled with '.', not spaces: v8-to-istanbul trims trailing whitespace.
+    source = cache.lineLengths.map((n) => '.'.repeat(Math.max(0, Number(n) || 0))).join('\n');
   }
   if (source === undefined) {
     warn(`v8: skipped ${url}: its source is not available (no inline "source" and it could not be loaded)`);

@@ -119,12 +119,15 @@ export function parseCobertura(text: string): CoverageMapData {
       let file = files.get(path);
       if (!file) files.set(path, (file = { lines: new Map(), methods: new Map() }));
       const classLines = readLines(isObject(cls.lines) ? list(cls.lines.line) : [], where);
+      const classHasNoLines = classLines.size === 0;
       const methods = isObject(cls.methods) ? list(cls.methods.method) : [];
       for (const method of methods) {
         const name = attr(method, 'name') ?? '(anonymous)';
         const methodLines = readLines(isObject(method.lines) ? list(method.lines.line) : [], `${where} method ${JSON.stringify(name)}`);
-        // Class <lines> normally repeat method lines; when a generator lists them only under methods, use them.
-        for (const [line, entry] of methodLines) if (!classLines.has(line)) classLines.set(line, entry);
+        // Class <lines> normally repeat method lines; only when a class lists none (some generators put
+        // every line under its methods) are method lines its statements. istanbul's own output adds each
+        // function's declaration line to its method, which is not a statement.
+        if (classHasNoLines) for (const [line, entry] of methodLines) if (!classLines.has(line)) classLines.set(line, entry);
         const numbers = [...methodLines.keys()].sort((a, b) => a - b);
         if (numbers.length === 0) continue; // no location to report it at
         const hitsText = attr(method, 'hits');

@@ -120,8 +120,8 @@ export function encodeCoverage(map: CoverageMapData, format: OutputFormat, opts:
       let text = renderReport(map, 'cobertura', { projectRoot: emittedRoot, timestamp: String(opts.timestamp ?? Date.now()) });
       // istanbul's XML writer does not escape the filename attribute: escape it while renaming.
       text = rename(text, map, emittedRoot, relativeTo(root), (n) => `filename="${n}"`, (n) => `filename="${escapeAttr(n)}"`);
-      // Relative paths and no root: say "." rather than leaking the gateway's working directory.
-      if (root === undefined) text = text.replace(`<source>${escapeAttr(emittedRoot)}</source>`, '<source>.</source>');
+      // istanbul writes the root unescaped; with relative paths and no root say "." rather than the gateway's cwd.
+      text = text.replace(`<source>${emittedRoot}</source>`, `<source>${escapeAttr(root ?? '.')}</source>`);
       return { contentType, body: text };
     }
     case 'json-summary':

@@ -24,6 +24,9 @@ import { createCoverageQuery } from './merge/index.ts';
 import { createMetrics } from './metrics/index.ts';
 import { createScrapeManager } from './scrape/index.ts';
 import { createCoverageStore } from './store/index.ts';
+import { createSessions, sessionRoutes, type SessionRecord } from './sessions/index.ts';
+import { pushIngestRoutes } from './ingest/routes.ts';
+import { matchesSelector } from './model/index.ts';
 
 export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
@@ -165,11 +168,30 @@ export function createGateway(opts: GatewayOptions): Gateway {
     }
     gateway.reload = reload;
 
+    const sessions = createSessions({
+      kv: store.sublevel<SessionRecord>('sessions'),
+      store,
+      clock,
+      logger,
+      scrape: (selector) => scrape.scrape((t) => matchesSelector({ ...t.labels, job: t.job }, selector)),
+      pushOnFinish: () => cfg().push.on_test_finished,
+      observer: {
+        sessionFinished: (service, summary) => {
+          query.bump();
+          metrics.sessionFinished(service, summary);
+        },
+      },
+    });
+    await sessions.open();
+    query.setResolver((selector) => sessions.resolve(selector));
+
     const apiCtx = { logger, version: VERSION, config: cfg, isReady: () => ready };
     const app = createApiApp(apiCtx, [
       statusRoutes({ ...apiCtx, reload }),
       targetRoutes({ scrape, query }),
       coverageRoutes({ query }),
+      pushIngestRoutes({ store, clock, bodyLimit: 256 * 1024 * 1024, onIngested: () => query.bump() }),
+      sessionRoutes({ sessions }),
       metricsRoutes({ metrics }),
     ]);
 

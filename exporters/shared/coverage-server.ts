@@ -91,6 +91,11 @@ export function createCoverageServer(opts: CoverageServerOptions): CoverageServe
       res.writeHead(304, headers).end();
       return;
     }
+    if (req.method === 'HEAD') {
+      // Headers only (the ETag): no body to build.
+      res.writeHead(200, headers).end();
+      return;
+    }
     const head = {
       format: 'istanbul',
       instance: opts.identity.instance,
@@ -113,7 +118,7 @@ export function createCoverageServer(opts: CoverageServerOptions): CoverageServe
     }
     headers['Content-Length'] = String(payload.length);
     res.writeHead(200, headers);
-    res.end(req.method === 'HEAD' ? undefined : payload);
+    res.end(payload);
   }
 
   return {

@@ -1,0 +1,193 @@
+/**
+ * Exporter overhead: what a scrape of the node exporter costs compared with a
+ * hand-rolled `/coverage` endpoint (`res.end(JSON.stringify(__coverage__))`),
+ * on a generated app of many instrumented files. Reports ratios (machines
+ * differ, ratios travel) and the heap the exporter keeps.
+ *
+ *   npx tsx scripts/bench/exporter-overhead.ts [--files 300] [--rounds 25]
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { createInstrumenter } from 'istanbul-lib-instrument';
+import type { CoverageMapData } from 'istanbul-lib-coverage';
+import { createCoverageServer } from '../../exporters/shared/coverage-server.ts';
+import { zeroCounters } from '../../exporters/shared/coverage-payload.ts';
+import { createNodeCollector } from '../../exporters/node/collector.ts';
+
+const { values } = parseArgs({ options: { files: { type: 'string' }, rounds: { type: 'string' } } });
+const FILES = Number(values.files ?? 300);
+const ROUNDS = Number(values.rounds ?? 25);
+// `npx tsx` passes no --expose-gc; V8 can still hand out gc for the heap measurements.
+setFlagsFromString('--expose-gc');
+const gc = ((globalThis as { gc?: () => void }).gc ?? runInNewContext('gc')) as (() => void) | undefined;
+
+function moduleSource(i: number): string {
+  const fns: string[] = [];
+  for (let f = 0; f < 10; f++) {
+    fns.push(`export function f${f}(x) {
+  let acc = ${i};
+  if (x > ${f}) {
+    acc += x * 2;
+  } else if (x === ${f}) {
+    acc -= 1;
+  } else {
+    acc = x > 0 && acc > 3 ? acc : -acc;
+  }
+  for (let k = 0; k < 3; k++) acc += k;
+  return acc;
+}`);
+  }
+  return `${fns.join('\n\n')}\nexport function run(x) { return f0(x) + f3(x) + f7(x); }\n`;
+}
+
+function get(url: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers, agent: false }, (res) => {
+      let n = 0;
+      res.on('data', (c: Buffer) => (n += c.length));
+      res.on('end', () => resolve(n));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function time(rounds: number, fn: () => Promise<unknown>): Promise<number> {
+  const ms: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  ms.sort((a, b) => a - b);
+  return ms[Math.floor(ms.length / 2)]!; // median
+}
+
+const heap = (): number => {
+  gc?.();
+  return process.memoryUsage().heapUsed;
+};
+const mb = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
+const f2 = (n: number): string => n.toFixed(2);
+
+const dir = mkdtempSync(join(tmpdir(), 'covgate-bench-'));
+try {
+  // ---- Istanbul mode: __coverage__ from pre-instrumented files ----
+  const instrumenter = createInstrumenter({ esModules: true });
+  for (let i = 0; i < FILES; i++) {
+    const file = join(dir, `inst-${i}.mjs`);
+    writeFileSync(file, instrumenter.instrumentSync(moduleSource(i), file));
+    writeFileSync(join(dir, `plain-${i}.mjs`), moduleSource(i));
+  }
+  const inst: { run(x: number): number }[] = [];
+  for (let i = 0; i < FILES; i++) inst.push(await import(pathToFileURL(join(dir, `inst-${i}.mjs`)).href));
+  for (const [i, m] of inst.entries()) m.run(i % 12);
+  const coverage = (globalThis as { __coverage__?: CoverageMapData }).__coverage__!;
+
+  const handRolled = createServer((_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(coverage));
+  }).listen(0, '127.0.0.1');
+  await new Promise((r) => handRolled.once('listening', r));
+  const handUrl = `http://127.0.0.1:${(handRolled.address() as AddressInfo).port}/coverage`;
+
+  const heap0 = heap();
+  const server = createCoverageServer({
+    collector: { snapshot: async () => coverage, reset: async () => zeroCounters(coverage) },
+    identity: { instance: 'bench', startTime: new Date().toISOString(), build: {} },
+    host: '127.0.0.1',
+    port: 0,
+  });
+  const { url } = await server.start();
+  const first = await get(`${url}/coverage`); // warms the structure cache
+  const structure = await new Promise<string>((resolve) => {
+    request(`${url}/coverage`, { agent: false }, (res) => {
+      let t = '';
+      res.on('data', (c: Buffer) => (t += c));
+      res.on('end', () => resolve((JSON.parse(t) as { structure: string }).structure));
+    }).end();
+  });
+  const countersSize = await get(`${url}/coverage`, { 'X-Covgate-Known-Structure': structure });
+  const handSize = await get(handUrl);
+
+  // Counters change between scrapes, as they do while tests run.
+  let tick = 0;
+  const touch = (): void => {
+    for (let k = 0; k < 10; k++) inst[(tick++ * 7) % FILES]!.run(tick % 12);
+  };
+  const tStringify = await time(ROUNDS, async () => {
+    touch();
+    JSON.stringify(coverage);
+  });
+  const tHand = await time(ROUNDS, async () => {
+    touch();
+    await get(handUrl);
+  });
+  const tFull = await time(ROUNDS, async () => {
+    touch();
+    await get(`${url}/coverage`);
+  });
+  const tCounters = await time(ROUNDS, async () => {
+    touch();
+    await get(`${url}/coverage`, { 'X-Covgate-Known-Structure': structure });
+  });
+  const tGzip = await time(ROUNDS, async () => {
+    touch();
+    await get(`${url}/coverage`, { 'X-Covgate-Known-Structure': structure, 'Accept-Encoding': 'gzip' });
+  });
+  // Nothing ran since the last scrape: the ETag matches and no body is sent.
+  const etag = await new Promise<string>((resolve) => {
+    request(`${url}/coverage`, { method: 'HEAD', agent: false }, (res) => {
+      res.resume();
+      resolve(String(res.headers.etag));
+    }).end();
+  });
+  const t304 = await time(ROUNDS, () => get(`${url}/coverage`, { 'If-None-Match': etag }));
+  const heapIstanbul = heap() - heap0;
+  await server.stop();
+  handRolled.close();
+
+  console.log(`exporter overhead, ${FILES} instrumented files, median of ${ROUNDS} scrapes (node ${process.version})`);
+  console.log(`  payload: full ${mb(first)}, counters-only ${mb(countersSize)} (${f2(countersSize / handSize)}x of the hand-rolled body ${mb(handSize)})`);
+  console.log(`  JSON.stringify(__coverage__)          ${f2(tStringify)} ms`);
+  console.log(`  hand-rolled GET /coverage (baseline)  ${f2(tHand)} ms   1.00x`);
+  console.log(`  covgate full scrape                   ${f2(tFull)} ms   ${f2(tFull / tHand)}x`);
+  console.log(`  covgate counters-only scrape          ${f2(tCounters)} ms   ${f2(tCounters / tHand)}x`);
+  console.log(`  covgate counters-only, gzip           ${f2(tGzip)} ms   ${f2(tGzip / tHand)}x`);
+  console.log(`  covgate 304 (nothing changed)         ${f2(t304)} ms   ${f2(t304 / tHand)}x`);
+  console.log(`  heapUsed kept by the exporter         ${mb(heapIstanbul)}${gc ? '' : ' (no --expose-gc: noisy)'}`);
+
+  // ---- V8 mode: the same app, not instrumented, through node:inspector ----
+  const heap1 = heap();
+  const collector = await createNodeCollector({ mode: 'v8' });
+  const plain: { run(x: number): number }[] = [];
+  for (let i = 0; i < FILES; i++) plain.push(await import(pathToFileURL(join(dir, `plain-${i}.mjs`)).href));
+  for (const [i, m] of plain.entries()) m.run(i % 12);
+  let t0 = performance.now();
+  const v8map = await collector.snapshot();
+  const v8First = performance.now() - t0;
+  const v8Files = Object.keys(v8map).filter((p) => p.includes('plain-')).length;
+  const v8Warm = await time(ROUNDS, async () => {
+    for (let k = 0; k < 10; k++) plain[(tick++ * 7) % FILES]!.run(tick % 12);
+    await collector.snapshot();
+  });
+  t0 = performance.now();
+  JSON.stringify(v8map);
+  const v8Stringify = performance.now() - t0;
+  const heapV8 = heap() - heap1;
+  await collector.close?.();
+  console.log(`V8 mode (node:inspector + v8-to-istanbul), ${v8Files} files`);
+  console.log(`  first snapshot (loads and converts every script)  ${f2(v8First)} ms   ${f2(v8First / tHand)}x baseline`);
+  console.log(`  later snapshot, 10 files ran since (cached)       ${f2(v8Warm)} ms   ${f2(v8Warm / tHand)}x baseline`);
+  console.log(`  JSON.stringify of the converted map               ${f2(v8Stringify)} ms`);
+  console.log(`  heapUsed kept by the V8 collector                 ${mb(heapV8)}`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -27,6 +27,8 @@ import { createCoverageStore } from './store/index.ts';
 import { createSessions, sessionRoutes, type SessionRecord } from './sessions/index.ts';
 import { pushIngestRoutes } from './ingest/routes.ts';
 import { matchesSelector } from './model/index.ts';
+import { createReports } from './report/index.ts';
+import { statusPageRoutes } from './api/routes/status-page.ts';
 
 export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
@@ -185,6 +187,9 @@ export function createGateway(opts: GatewayOptions): Gateway {
     await sessions.open();
     query.setResolver((selector) => sessions.resolve(selector));
 
+    const reports = createReports({ query });
+    cleanups.push(() => reports.stop());
+
     const apiCtx = { logger, version: VERSION, config: cfg, isReady: () => ready };
     const app = createApiApp(apiCtx, [
       statusRoutes({ ...apiCtx, reload }),
@@ -192,6 +197,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
       coverageRoutes({ query }),
       pushIngestRoutes({ store, clock, bodyLimit: 256 * 1024 * 1024, onIngested: () => query.bump() }),
       sessionRoutes({ sessions }),
+      reports.routes(),
+      statusPageRoutes({ scrape, query, sessions, version: VERSION }),
       metricsRoutes({ metrics }),
     ]);
 

@@ -173,4 +173,27 @@ describe('test sessions and push ingest (real gateway and exporters)', function 
     // Nothing half-merged: the bad push left the job's coverage as it was.
     expect((await g.api.get('/api/v1/coverage?job=cli&format=json-summary')).data.total.lines).to.include({ total: 3, covered: 2 });
   });
+
+  it('serves browsable HTML reports for label selections, and a status page', async () => {
+    const a = await exporter();
+    const g = await gateway(`scrape_configs:${job('orders', [a.address])}`);
+    await g.api.post('/test-started', { session: 'h', labels: { test_type: 'AT' } });
+    await a.hit('/classify?n=-1');
+    await g.api.post('/test-finished', { session: 'h' });
+    const redirect = await g.api.get('/reports/?test_type=AT', { maxRedirects: 0 });
+    expect(redirect.status).to.equal(302);
+    const location = redirect.headers.location as string;
+    expect(location).to.match(/^\/reports\/[\w-]+\/index\.html$/);
+    const index = await g.api.get(location);
+    expect(index.status).to.equal(200);
+    expect(index.headers['content-type']).to.match(/text\/html/);
+    expect(index.data).to.match(/app\.cjs/);
+    const page = await g.api.get(location.replace('index.html', 'app.cjs.html'));
+    expect(page.status).to.equal(200);
+    expect(page.data).to.match(/negative/); // the source is shown with its coverage
+    expect((await g.api.get(location.replace('index.html', '..%2F..%2Fetc%2Fpasswd'))).status).to.be.oneOf([400, 404]);
+    const home = await g.api.get('/');
+    expect(home.data).to.match(/<h1>covgate/);
+    expect(home.data).to.match(/orders/);
+  });
 });

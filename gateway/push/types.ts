@@ -1,0 +1,144 @@
+import type { PushFormat, UpstreamConfig } from '../config/types.ts';
+import type { CoverageMapData, Summary } from '../model/index.ts';
+import type { Clock } from '../clock/index.ts';
+import type { KeyValue } from '../store/types.ts';
+import type { AxiosInstance } from 'axios';
+import type { Logger } from '../log/index.ts';
+
+export type PushState = 'pending' | 'delivered' | 'failed';
+
+/** What a finished test session hands to the outbox. */
+export interface PushJob {
+  sessionId: string;
+  labels: Record<string, string>;
+  build?: Record<string, string>;
+  summary: Summary;
+  coverage: CoverageMapData;
+}
+
+/**
+ * The request of one record, fixed at enqueue time so that every retry (also
+ * after a restart) sends the same bytes. The upstream's configured `headers`
+ * and the `Idempotency-Key` are added at send time instead: secrets in
+ * `headers` are never written to disk, and a rotated token takes effect on the
+ * next attempt.
+ */
+export interface PushRequest {
+  contentType: string;
+  /** Set when the body is gzipped. */
+  contentEncoding?: 'gzip';
+  /** The body: text as is, or gzipped bytes in base64. */
+  body: string;
+  bodyEncoding: 'utf8' | 'base64';
+  /** Query parameters appended to the upstream's url (the `covgate` format's labels). */
+  query: Array<[string, string]>;
+  /** `X-Covgate-*` headers. */
+  headers: Record<string, string>;
+}
+
+/** One push of one session to one upstream, as the outbox keeps it (key = id). */
+export interface PushRecord {
+  /** Derived from session id + upstream name; sent as `Idempotency-Key`. */
+  id: string;
+  session: string;
+  upstream: string;
+  format: PushFormat;
+  /** Enqueue order; records of one upstream are delivered in this order. */
+  seq: number;
+  status: PushState;
+  attempts: number;
+  /** ms since the epoch. */
+  createdAt: number;
+  /** When the next attempt is due (pending records only). */
+  nextAttemptAt?: number;
+  lastAttemptAt?: number;
+  deliveredAt?: number;
+  /** Why the last attempt failed (cleared on delivery). */
+  lastError?: string;
+  /** HTTP status of the last answer, when there was one. */
+  lastStatus?: number;
+  /** Present while pending (and kept for failed records); dropped once delivered. */
+  request?: PushRequest;
+}
+
+/** Aggregate push state of one session, for `/test-finished` and `/api/v1/sessions`. */
+export interface SessionPushStatus {
+  /**
+   * The record id when the session was pushed to one upstream; with several,
+   * their ids joined by ","; "" when there is none. Each id is findable in
+   * `GET /api/v1/pushes`.
+   */
+  id: string;
+  /** pending while any record is; failed when none is pending and one failed; delivered when all were. */
+  status: PushState | 'none';
+  records: Array<{ id: string; upstream: string; status: PushState }>;
+}
+
+export type PushAttemptResult = 'success' | 'retry' | 'failed';
+
+export interface PushObserver {
+  /** One attempt ended (GatewayMetrics.pushFinished has this shape). */
+  pushFinished(upstream: string, result: PushAttemptResult): void;
+}
+
+/** Timer functions; injectable so tests fire wake-ups themselves. */
+export interface PushTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface PushOutboxOptions {
+  kv: KeyValue<PushRecord>;
+  http: AxiosInstance;
+  clock: Clock;
+  /** Defaults to real timers, unref'd. */
+  timers?: PushTimers;
+  /** The current upstreams (read on every attempt, so a reload applies at once). */
+  upstreams: () => UpstreamConfig[];
+  observer?: PushObserver;
+  logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  /** Jitter source in [0, 1); defaults to Math.random. */
+  random?: () => number;
+}
+
+export interface PushFilter {
+  sessionId?: string;
+  status?: string;
+}
+
+/**
+ * The durable outbox of upstream pushes. Contract:
+ * - `enqueue` writes one record per configured upstream in ONE kv batch and
+ *   resolves only after it is on disk: an acknowledged push survives kill -9.
+ *   It is idempotent per session and upstream (the id is derived from both):
+ *   a second call adds nothing and returns the existing records.
+ * - Delivery runs one worker per upstream, strictly in enqueue order; a slow
+ *   or dead upstream never delays another one nor the event loop. Every
+ *   attempt is written to disk before the next is scheduled; a record that
+ *   was in flight when the process died is sent again after `start()` with the
+ *   same `Idempotency-Key`.
+ * - 2xx delivers; 408, 429, 5xx, network errors and timeouts retry with capped
+ *   exponential backoff and full jitter (or `Retry-After`, capped at
+ *   `max_backoff`); any other status fails the record for good; `max_attempts`
+ *   (0 = forever) bounds the retries.
+ * - Records are never deleted; those of an upstream removed from the config
+ *   stay pending with lastError "upstream no longer configured".
+ * - `stop()` aborts in-flight requests (not counted as attempts), waits for
+ *   them to settle and resolves every `waitFor`; safe before `start()` and twice.
+ */
+export interface PushOutbox {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  enqueue(job: PushJob): Promise<PushRecord[]>;
+  /** Re-reads `upstreams()`: call after a config reload so new upstreams and orphans are seen at once. */
+  reload(): void;
+  /** Records (without request bodies), oldest first. */
+  list(filter?: PushFilter): PushRecord[];
+  /** Pending records per upstream (configured ones even at 0), for `covgate_push_queue_length`. */
+  queueLengths(): Array<{ upstream: string; length: number }>;
+  statusOf(sessionId: string): SessionPushStatus;
+  /** Resolves when no record of the session is pending any more, or after `timeoutMs` with the status then. */
+  waitFor(sessionId: string, timeoutMs?: number): Promise<SessionPushStatus>;
+  /** Runs every due attempt now and resolves when no attempt is in flight and none is due. For tests. */
+  deliverNow(): Promise<void>;
+}

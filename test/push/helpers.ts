@@ -1,0 +1,141 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import axios from 'axios';
+import { Level } from 'level';
+import type { UpstreamConfig } from '../../gateway/config/types.ts';
+import { silentLogger } from '../../gateway/log/index.ts';
+import { summarize, type CoverageMapData } from '../../gateway/model/index.ts';
+import { createCoverageStore } from '../../gateway/store/index.ts';
+import { createPushOutbox, type PushJob, type PushOutbox, type PushOutboxOptions, type PushRecord, type PushTimers } from '../../gateway/push/index.ts';
+import type { KeyValue } from '../../gateway/store/types.ts';
+
+export const UPSTREAM = 'http://127.0.0.1:9';
+
+/** A clock that only moves when the test says so. */
+export class FakeClock {
+  constructor(public ms = Date.UTC(2026, 0, 15, 12, 0, 0)) {}
+  now = (): number => this.ms;
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+/** Timers that never fire by themselves: tests read what is armed, advance the clock and call deliverNow() or fire(). */
+export class FakeTimers implements PushTimers {
+  private pending = new Map<number, { fn: () => void; ms: number }>();
+  private nextId = 1;
+  setTimeout = (fn: () => void, ms: number): unknown => {
+    const id = this.nextId++;
+    this.pending.set(id, { fn, ms });
+    return id;
+  };
+  clearTimeout = (h: unknown): void => {
+    this.pending.delete(h as number);
+  };
+  /** Delays of the armed timers, in the order they were armed. */
+  get armed(): number[] {
+    return [...this.pending.values()].map((p) => p.ms);
+  }
+  /** Fires every armed timer once. */
+  fireAll(): void {
+    const all = [...this.pending.entries()];
+    this.pending.clear();
+    for (const [, p] of all) p.fn();
+  }
+}
+
+export function upstream(over: Partial<UpstreamConfig> = {}): UpstreamConfig {
+  return {
+    name: 'center',
+    url: `${UPSTREAM}/api/coverage`,
+    format: 'istanbul',
+    headers: {},
+    timeout: 30_000,
+    max_attempts: 0,
+    min_backoff: 1_000,
+    max_backoff: 300_000,
+    gzip: false,
+    ...over,
+  };
+}
+
+const loc = (l: number) => ({ start: { line: l, column: 0 }, end: { line: l, column: 20 } });
+
+export const coverage: CoverageMapData = {
+  '/srv/app/src/a.js': {
+    path: '/srv/app/src/a.js',
+    statementMap: { 0: loc(1), 1: loc(2), 2: loc(3) },
+    fnMap: { 0: { name: 'main', decl: loc(1), loc: loc(1), line: 1 } },
+    branchMap: {},
+    s: { 0: 3, 1: 1, 2: 0 },
+    f: { 0: 3 },
+    b: {},
+  },
+} as unknown as CoverageMapData;
+
+export function job(sessionId = 'run-1', over: Partial<PushJob> = {}): PushJob {
+  return {
+    sessionId,
+    labels: { service: 'orders', test_type: 'AT' },
+    build: { version: '1.4.2', commit: 'abc123' },
+    summary: summarize(coverage),
+    coverage,
+    ...over,
+  };
+}
+
+/** A real LevelDB in a temp dir, reopenable, with the outbox's sublevel. */
+export class TestDb {
+  readonly dir = mkdtempSync(join(tmpdir(), 'covgate-push-'));
+  private store: ReturnType<typeof createCoverageStore> | undefined;
+  async open(): Promise<KeyValue<PushRecord>> {
+    this.store = createCoverageStore(new Level<string, unknown>(this.dir, { valueEncoding: 'json' }));
+    await this.store.open();
+    return this.store.sublevel<PushRecord>('outbox');
+  }
+  async close(): Promise<void> {
+    await this.store?.close();
+  }
+}
+
+export interface Harness {
+  outbox: PushOutbox;
+  kv: KeyValue<PushRecord>;
+  clock: FakeClock;
+  timers: FakeTimers;
+  results: Array<[string, string]>;
+  upstreams: UpstreamConfig[];
+}
+
+/** An outbox over a real LevelDB with a fake clock and timers; jitter 0 unless `random` is given. */
+export function makeOutbox(kv: KeyValue<PushRecord>, upstreams: UpstreamConfig[], over: Partial<PushOutboxOptions> & { clock?: FakeClock } = {}): Harness {
+  const clock = over.clock ?? new FakeClock();
+  const timers = new FakeTimers();
+  const results: Array<[string, string]> = [];
+  const outbox = createPushOutbox({
+    kv,
+    http: axios.create(),
+    clock,
+    timers,
+    upstreams: () => upstreams,
+    observer: { pushFinished: (u, r) => results.push([u, r]) },
+    logger: silentLogger,
+    random: () => 0,
+    ...over,
+  });
+  return { outbox, kv, clock, timers, results, upstreams };
+}
+
+export interface Captured {
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** nock hands a reply function the body as text, or hex when it is not UTF-8 (gzip). */
+export function capturedBody(body: unknown, headers: Captured['headers']): Buffer {
+  if (Buffer.isBuffer(body)) return body;
+  const s = typeof body === 'string' ? body : JSON.stringify(body);
+  return headers['content-encoding'] === 'gzip' && /^[0-9a-f]*$/i.test(s) ? Buffer.from(s, 'hex') : Buffer.from(s, 'utf8');
+}

@@ -100,6 +100,12 @@ describe('browser exporter sidecar against headless Chromium', function () {
   });
 
   after(async () => {
+    // Browser.close lets Chromium reap its own helper processes (SIGKILL would leave zombies).
+    if (chromium && chromium.exitCode === null && chromium.signalCode === null && browser) {
+      const exited = once(chromium, 'exit');
+      await browser.send('Browser.close').catch(() => undefined);
+      await exited;
+    }
     await browser?.close().catch(() => undefined);
     for (const child of [sidecar, chromium]) {
       if (child && child.exitCode === null && child.signalCode === null) {

@@ -18,6 +18,7 @@ export function parseRetryAfter(value: unknown, now: number): number | undefined
   if (typeof value !== 'string' || value.trim() === '') return undefined;
   const v = value.trim();
   if (/^\d+$/.test(v)) return Number(v) * 1000;
+  if (!/[a-z]/i.test(v)) return undefined; // an HTTP date names its month; Date.parse would take "-5" as a year
   const at = Date.parse(v);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);

@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import axios from 'axios';
 import { Level } from 'level';
 import type { UpstreamConfig } from '../../gateway/config/types.ts';
@@ -130,12 +131,16 @@ export function makeOutbox(kv: KeyValue<PushRecord>, upstreams: UpstreamConfig[]
 export interface Captured {
   path: string;
   headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
+  /** The body as the upstream reads it: gunzipped when it was sent with Content-Encoding: gzip. */
+  text: string;
 }
 
-/** nock hands a reply function the body as text, or hex when it is not UTF-8 (gzip). */
-export function capturedBody(body: unknown, headers: Captured['headers']): Buffer {
-  if (Buffer.isBuffer(body)) return body;
-  const s = typeof body === 'string' ? body : JSON.stringify(body);
-  return headers['content-encoding'] === 'gzip' && /^[0-9a-f]*$/i.test(s) ? Buffer.from(s, 'hex') : Buffer.from(s, 'utf8');
+/**
+ * The body nock hands a reply function, as text. nock parses JSON bodies
+ * itself (gunzipping them first); other binary bodies come as hex.
+ */
+export function capturedText(body: unknown, headers: Captured['headers']): string {
+  if (typeof body !== 'string') return JSON.stringify(body);
+  if (headers['content-encoding'] === 'gzip' && /^([0-9a-f]{2})*$/i.test(body)) return gunzipSync(Buffer.from(body, 'hex')).toString('utf8');
+  return body;
 }

@@ -3,7 +3,7 @@ import nock from 'nock';
 import { pushRecordId, UPSTREAM_GONE } from '../../gateway/push/index.ts';
 import type { PushRecord } from '../../gateway/push/index.ts';
 import type { KeyValue } from '../../gateway/store/types.ts';
-import { capturedBody, job, makeOutbox, TestDb, upstream, UPSTREAM, type Captured, type Harness } from './helpers.ts';
+import { capturedText, job, makeOutbox, TestDb, upstream, UPSTREAM, type Captured, type Harness } from './helpers.ts';
 
 describe('push/createPushOutbox', () => {
   let db: TestDb;
@@ -322,7 +322,7 @@ describe('push/createPushOutbox', () => {
         .post('/api/coverage')
         .once()
         .reply(function (path, body) {
-          seen.push({ path, headers: this.req.headers, body: capturedBody(body, this.req.headers) });
+          seen.push({ path, headers: this.req.headers, text: capturedText(body, this.req.headers) });
           return [200];
         });
       await second.outbox.start();

@@ -9,6 +9,9 @@ import type { PushAttemptResult, PushFilter, PushOutbox, PushOutboxOptions, Push
 /** lastError of the records of an upstream that left the config. */
 export const UPSTREAM_GONE = 'upstream no longer configured';
 
+/** setTimeout's limit (~24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const realTimers: PushTimers = {
   setTimeout(fn, ms) {
     const t = setTimeout(fn, ms);
@@ -153,12 +156,12 @@ export function createPushOutbox(opts: PushOutboxOptions): PushOutbox {
         w.timer = undefined;
         w.timerAt = undefined;
         kick(w);
-      }, due - now);
+      }, Math.min(due - now, MAX_TIMER_MS)); // longer delays would fire at once; waking early just re-arms
       return;
     }
     clearTimer(w);
     const abort = new AbortController();
-    const p = attempt(head, up, abort.signal);
+    const p = attempt(head, up, abort.signal).catch((err) => logger.error({ err: describeError(err), id: head.id }, 'push outbox: attempt crashed'));
     w.inFlight = p;
     w.abort = abort;
     void p.finally(() => {
@@ -310,7 +313,7 @@ export function createPushOutbox(opts: PushOutboxOptions): PushOutbox {
           for (const r of created) remember(r);
           for (const r of created) kick(worker(r.upstream));
         }
-        return sessionRecords(job.sessionId);
+        return sessionRecords(job.sessionId).map((r) => ({ ...r }));
       });
       enqueueChain = run.catch(() => undefined);
       return run;
@@ -323,7 +326,10 @@ export function createPushOutbox(opts: PushOutboxOptions): PushOutbox {
 
     list(filter: PushFilter = {}) {
       const source = filter.sessionId !== undefined ? sessionRecords(filter.sessionId) : [...records.values()];
-      return source.filter((r) => filter.status === undefined || r.status === filter.status).sort((a, b) => a.seq - b.seq);
+      return source
+        .filter((r) => filter.status === undefined || r.status === filter.status)
+        .sort((a, b) => a.seq - b.seq)
+        .map((r) => ({ ...r }));
     },
 
     queueLengths() {

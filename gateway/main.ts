@@ -29,6 +29,7 @@ import { pushIngestRoutes } from './ingest/routes.ts';
 import { matchesSelector } from './model/index.ts';
 import { createReports } from './report/index.ts';
 import { statusPageRoutes } from './api/routes/status-page.ts';
+import { createRegistry, registryRoutes, REGISTRATION_ID_LABEL, type Lease } from './registry/index.ts';
 
 export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
@@ -170,6 +171,22 @@ export function createGateway(opts: GatewayOptions): Gateway {
     }
     gateway.reload = reload;
 
+    const registry = createRegistry({
+      kv: store.sublevel<Lease>('registry'),
+      clock,
+      scheduler,
+      logger,
+      discovery,
+      config: () => cfg().registration,
+      // Deregistration and expiry scrape the target once more, so nothing it covered since the last scrape is lost.
+      finalScrape: async (lease) => {
+        const results = await scrape.scrape((t) => t.discoveredLabels[REGISTRATION_ID_LABEL] === lease.id);
+        const failed = results.find((r) => r.result !== 'success' && r.result !== 'not_modified');
+        if (failed) throw new Error(`final scrape of ${failed.scrapeUrl}: ${failed.error ?? failed.result}`);
+      },
+    });
+    await registry.open();
+
     const sessions = createSessions({
       kv: store.sublevel<SessionRecord>('sessions'),
       store,
@@ -197,12 +214,15 @@ export function createGateway(opts: GatewayOptions): Gateway {
       coverageRoutes({ query }),
       pushIngestRoutes({ store, clock, bodyLimit: 256 * 1024 * 1024, onIngested: () => query.bump() }),
       sessionRoutes({ sessions }),
+      registryRoutes({ registry, config: () => cfg().registration }),
       reports.routes(),
       statusPageRoutes({ scrape, query, sessions, version: VERSION }),
       metricsRoutes({ metrics }),
     ]);
 
     await discovery.start();
+    registry.start();
+    cleanups.push(() => registry.stop());
     scrape.start();
 
     const { host, port } = parseListen(config.server.listen);

@@ -29,6 +29,7 @@ import { pushIngestRoutes } from './ingest/routes.ts';
 import { matchesSelector } from './model/index.ts';
 import { createReports } from './report/index.ts';
 import { statusPageRoutes } from './api/routes/status-page.ts';
+import { createPushOutbox, pushRoutes, type PushRecord } from './push/index.ts';
 import { createRegistry, registryRoutes, REGISTRATION_ID_LABEL, type Lease } from './registry/index.ts';
 
 export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
@@ -95,14 +96,25 @@ export function createGateway(opts: GatewayOptions): Gateway {
     cleanups.push(() => store.close());
 
     const query = createCoverageQuery(store);
+    const http = axios.create({ headers: { 'User-Agent': `covgate/${VERSION}` } });
+    let metricsRef: ReturnType<typeof createMetrics> | undefined;
+    const outbox = createPushOutbox({
+      kv: store.sublevel<PushRecord>('outbox'),
+      http,
+      clock,
+      upstreams: () => cfg().push.upstreams,
+      observer: { pushFinished: (upstream, result) => metricsRef?.pushFinished(upstream, result) },
+      logger: logger.child({ stage: 'push' }),
+    });
     const metrics = createMetrics({
       perFile: config.metrics.per_file,
       perFileLimit: config.metrics.per_file_limit,
       logger,
       coverage: { services: () => query.services(cfg().metrics.per_file) },
+      pushQueue: () => outbox.queueLengths(),
     });
+    metricsRef = metrics;
 
-    const http = axios.create({ headers: { 'User-Agent': `covgate/${VERSION}` } });
     const scrape = createScrapeManager({
       http,
       store,
@@ -138,6 +150,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     const applyConfig = async (c: GatewayConfig) => {
       scrape.applyConfig(c.scrape_configs);
       await discovery.applyConfig(c.scrape_configs);
+      outbox.reload();
       discovery.flush();
       retentionCancel?.();
       retentionCancel = scheduler.cron(c.storage.retention_schedule, () => {
@@ -193,7 +206,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
       clock,
       logger,
       scrape: (selector) => scrape.scrape((t) => matchesSelector({ ...t.labels, job: t.job }, selector)),
-      pushOnFinish: () => cfg().push.on_test_finished,
+      push: outbox,
+      pushOnFinish: () => cfg().push.on_test_finished && cfg().push.upstreams.length > 0,
       observer: {
         sessionFinished: (service, summary) => {
           query.bump();
@@ -215,11 +229,14 @@ export function createGateway(opts: GatewayOptions): Gateway {
       pushIngestRoutes({ store, clock, bodyLimit: 256 * 1024 * 1024, onIngested: () => query.bump() }),
       sessionRoutes({ sessions }),
       registryRoutes({ registry, config: () => cfg().registration }),
+      pushRoutes({ outbox }),
       reports.routes(),
       statusPageRoutes({ scrape, query, sessions, version: VERSION }),
       metricsRoutes({ metrics }),
     ]);
 
+    await outbox.start();
+    cleanups.push(() => outbox.stop());
     await discovery.start();
     registry.start();
     cleanups.push(() => registry.stop());

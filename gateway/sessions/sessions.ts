@@ -7,6 +7,9 @@ import { CounterSet, matchesSelector, parseSelector, summarize, type CoverageMap
 import type { CoverageStore, KeyValue } from '../store/index.ts';
 import type { LifetimeState, PushStatus, SessionRecord, SessionView } from './types.ts';
 
+/** Longest a `/test-finished` with `wait: true` holds the request for the push; then it answers with the status at that moment. */
+const WAIT_TIMEOUT_MS = 60_000;
+
 /** What the session stage needs from the scrape stage: scrape the targets matching a selector, now. */
 export type ScrapeNow = (selector: Selector) => Promise<unknown>;
 
@@ -239,7 +242,7 @@ export function createSessions(opts: SessionsOptions) {
         return { session: view(finished), finishedNow: true };
       });
       if (req.wait && opts.push && opts.pushOnFinish()) {
-        await opts.push.waitFor(sid);
+        await opts.push.waitFor(sid, WAIT_TIMEOUT_MS);
         return { ...result, session: view(sessions.get(sid)!) };
       }
       return result;

@@ -1,26 +1,13 @@
 import { expect } from 'chai';
 import libCoverage from 'istanbul-lib-coverage';
+import { istanbulMerge, lineHitsOf } from '../helpers/coverage.ts';
+import { useProcesses } from '../helpers/processes.ts';
 import type { CoverageMapData } from '../../gateway/model/index.ts';
-import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.ts';
-import { startIstanbulExporter, SAMPLE_APP, type ExporterProcess } from '../helpers/exporter-process.ts';
+import type { GatewayProcess } from '../helpers/gateway-process.ts';
+import { SAMPLE_APP, type ExporterProcess } from '../helpers/exporter-process.ts';
 
-function merge(...maps: CoverageMapData[]): CoverageMapData {
-  const cm = libCoverage.createCoverageMap({});
-  for (const m of maps) cm.merge(structuredClone(m));
-  const out = JSON.parse(JSON.stringify(cm.toJSON())) as CoverageMapData;
-  // Instrumenter bookkeeping (not coverage): the gateway keeps only the Istanbul data proper.
-  for (const fc of Object.values(out)) {
-    delete (fc as unknown as Record<string, unknown>).hash;
-    delete (fc as unknown as Record<string, unknown>)._coverageSchema;
-  }
-  return out;
-}
 
-/** Line → hits of the sample app in a coverage map (Istanbul line coverage). */
-function lines(map: CoverageMapData): Record<string, number> {
-  const fc = libCoverage.createFileCoverage(map[SAMPLE_APP]!);
-  return fc.getLineCoverage() as unknown as Record<string, number>;
-}
+const lines = (map: CoverageMapData) => lineHitsOf(map);
 
 const staticJob = (job: string, targets: string[], labels: Record<string, string> = {}) => `
   - job_name: ${job}
@@ -32,20 +19,7 @@ const staticJob = (job: string, targets: string[], labels: Record<string, string
 
 describe('gateway core (real gateway and exporter processes)', function () {
   this.timeout(60_000);
-  const cleanup: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-  });
-  async function exporter(opts: Parameters<typeof startIstanbulExporter>[0] = {}): Promise<ExporterProcess> {
-    const e = await startIstanbulExporter(opts);
-    cleanup.push(() => e.stop());
-    return e;
-  }
-  async function gateway(configYaml: string, dataDir?: string): Promise<GatewayProcess> {
-    const g = await startGatewayProcess({ configYaml, dataDir });
-    cleanup.push(() => g.stop());
-    return g;
-  }
+  const { exporter, gateway } = useProcesses();
   const coverage = async (g: GatewayProcess, query = '') => {
     const res = await g.api.get(`/api/v1/coverage${query}`);
     expect(res.status, JSON.stringify(res.data)).to.equal(200);
@@ -72,18 +46,18 @@ describe('gateway core (real gateway and exporter processes)', function () {
     await scrape(g);
     const [ra, rb, rc] = await Promise.all([a.raw(), b.raw(), c.raw()]);
 
-    expect(await coverage(g)).to.deep.equal(merge(ra, rb, rc));
-    expect(await coverage(g, '?service=orders')).to.deep.equal(merge(ra, rb));
-    expect(await coverage(g, '?job=web')).to.deep.equal(merge(rc));
-    expect(await coverage(g, '?release=2026.11')).to.deep.equal(merge(ra, rb));
-    expect(await coverage(g, '?service=orders,web')).to.deep.equal(merge(ra, rb, rc));
+    expect(await coverage(g)).to.deep.equal(istanbulMerge(ra, rb, rc));
+    expect(await coverage(g, '?service=orders')).to.deep.equal(istanbulMerge(ra, rb));
+    expect(await coverage(g, '?job=web')).to.deep.equal(istanbulMerge(rc));
+    expect(await coverage(g, '?release=2026.11')).to.deep.equal(istanbulMerge(ra, rb));
+    expect(await coverage(g, '?service=orders,web')).to.deep.equal(istanbulMerge(ra, rb, rc));
 
     const l = lines(await coverage(g));
     expect(l['4']).to.equal(2); // add(): two /add requests
     expect(l['17']).to.equal(0); // neverCalled()
 
     const summary = (await g.api.get('/api/v1/coverage?service=orders&format=json-summary')).data;
-    const expected = libCoverage.createCoverageMap(merge(ra, rb)).getCoverageSummary().toJSON();
+    const expected = libCoverage.createCoverageMap(istanbulMerge(ra, rb)).getCoverageSummary().toJSON();
     expect(summary.total.lines).to.deep.equal(expected.lines);
 
     const targets = (await g.api.get('/api/v1/targets')).data.data.activeTargets;
@@ -110,7 +84,7 @@ describe('gateway core (real gateway and exporter processes)', function () {
     const [r] = await scrape(g);
     expect(r!.health).to.equal('up');
     expect(r!.restarted).to.equal(true);
-    expect(await coverage(g)).to.deep.equal(merge(before, await a2.raw()));
+    expect(await coverage(g)).to.deep.equal(istanbulMerge(before, await a2.raw()));
     const l = lines(await coverage(g));
     expect(l['9']).to.equal(1); // 'negative' ran in the first lifetime only
     expect(l['11']).to.equal(1); // 'zero' ran in the second lifetime only
@@ -144,7 +118,7 @@ describe('gateway core (real gateway and exporter processes)', function () {
     const second = await scrape(g, { instance: s.address });
     expect(second[0]!.result).to.equal('success');
     expect(second[0]!.bodyBytes).to.be.lessThan(first[0]!.bodyBytes / 3);
-    expect(await coverage(g, `?instance=${s.address}`)).to.deep.equal(merge(await s.raw()));
+    expect(await coverage(g, `?instance=${s.address}`)).to.deep.equal(istanbulMerge(await s.raw()));
 
     await scrape(g, { instance: e.address });
     const again = await scrape(g, { instance: e.address });

@@ -1,18 +1,9 @@
 import { expect } from 'chai';
 import libCoverage from 'istanbul-lib-coverage';
 import type { CoverageMapData } from '../../gateway/model/index.ts';
-import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.ts';
-import { startIstanbulExporter, SAMPLE_APP, type ExporterProcess } from '../helpers/exporter-process.ts';
-import { startUpstream } from '../fakes/upstream-server.ts';
+import { coveredLines } from '../helpers/coverage.ts';
+import { useProcesses } from '../helpers/processes.ts';
 
-function coveredLines(map: CoverageMapData): number[] {
-  if (!map[SAMPLE_APP]) return [];
-  const lc = libCoverage.createFileCoverage(map[SAMPLE_APP]).getLineCoverage() as unknown as Record<string, number>;
-  return Object.entries(lc)
-    .filter(([, n]) => n > 0)
-    .map(([l]) => Number(l))
-    .sort((a, b) => a - b);
-}
 
 const job = (name: string, targets: string[]) => `
   - job_name: ${name}
@@ -34,25 +25,7 @@ push:
 
 describe('push to the upstream coverage center (real gateway, exporters and upstream)', function () {
   this.timeout(60_000);
-  const cleanup: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-  });
-  async function exporter(): Promise<ExporterProcess> {
-    const e = await startIstanbulExporter();
-    cleanup.push(() => e.stop());
-    return e;
-  }
-  async function gateway(configYaml: string, dataDir?: string): Promise<GatewayProcess> {
-    const g = await startGatewayProcess({ configYaml, dataDir });
-    cleanup.push(() => g.stop());
-    return g;
-  }
-  async function upstream() {
-    const u = await startUpstream();
-    cleanup.push(() => u.close());
-    return u;
-  }
+  const { exporter, gateway, upstream } = useProcesses();
 
   it('delivers one push per session whose coverage is what the traffic ran', async () => {
     const center = await upstream();

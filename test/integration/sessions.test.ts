@@ -1,18 +1,9 @@
 import { expect } from 'chai';
-import libCoverage from 'istanbul-lib-coverage';
+import { coveredLines } from '../helpers/coverage.ts';
+import { useProcesses } from '../helpers/processes.ts';
 import type { CoverageMapData } from '../../gateway/model/index.ts';
-import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.ts';
-import { startIstanbulExporter, SAMPLE_APP, type ExporterProcess } from '../helpers/exporter-process.ts';
+import type { GatewayProcess } from '../helpers/gateway-process.ts';
 
-/** Lines of the sample app with hits > 0. */
-function coveredLines(map: CoverageMapData): number[] {
-  if (!map[SAMPLE_APP]) return [];
-  const lc = libCoverage.createFileCoverage(map[SAMPLE_APP]).getLineCoverage() as unknown as Record<string, number>;
-  return Object.entries(lc)
-    .filter(([, n]) => n > 0)
-    .map(([l]) => Number(l))
-    .sort((a, b) => a - b);
-}
 
 // Lines of test/fixtures/sample-service/app.cjs, by what runs them.
 const ALWAYS = [31]; // module.exports, run at load (function declarations are not statements)
@@ -33,20 +24,7 @@ const job = (name: string, targets: string[], service = name) => `
 
 describe('test sessions and push ingest (real gateway and exporters)', function () {
   this.timeout(60_000);
-  const cleanup: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-  });
-  async function exporter(opts: Parameters<typeof startIstanbulExporter>[0] = {}): Promise<ExporterProcess> {
-    const e = await startIstanbulExporter(opts);
-    cleanup.push(() => e.stop());
-    return e;
-  }
-  async function gateway(configYaml: string): Promise<GatewayProcess> {
-    const g = await startGatewayProcess({ configYaml });
-    cleanup.push(() => g.stop());
-    return g;
-  }
+  const { exporter, gateway } = useProcesses();
   const coverage = async (g: GatewayProcess, query: string) => {
     const res = await g.api.get(`/api/v1/coverage?${query}`);
     expect(res.status, JSON.stringify(res.data)).to.equal(200);

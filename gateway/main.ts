@@ -96,6 +96,13 @@ export function createGateway(opts: GatewayOptions): Gateway {
     cleanups.push(() => store.close());
 
     const query = createCoverageQuery(store);
+    // Services with a current target, or fed by push ingest; computed when /metrics renders.
+    const liveServices = () => {
+      const live = new Set<string>();
+      for (const t of scrape.targets()) live.add(`${t.job}\0${t.labels.service ?? t.job}`);
+      for (const t of store.targets()) if (t.id.startsWith('push:')) live.add(`${t.job}\0${t.labels.service ?? t.job}`);
+      return live;
+    };
     const http = axios.create({ headers: { 'User-Agent': `covgate/${VERSION}` } });
     let metricsRef: ReturnType<typeof createMetrics> | undefined;
     const outbox = createPushOutbox({
@@ -110,7 +117,12 @@ export function createGateway(opts: GatewayOptions): Gateway {
       perFile: config.metrics.per_file,
       perFileLimit: config.metrics.per_file_limit,
       logger,
-      coverage: { services: () => query.services(cfg().metrics.per_file) },
+      coverage: {
+        services: () =>
+          query.services(cfg().metrics.per_file, (job, service) => {
+            return liveServices().has(`${job}\0${service}`);
+          }),
+      },
       pushQueue: () => outbox.queueLengths(),
     });
     metricsRef = metrics;
@@ -144,7 +156,10 @@ export function createGateway(opts: GatewayOptions): Gateway {
     cleanups.push(() => scrape.stop());
 
     const discovery = createDiscoveryManager({ logger });
-    discovery.subscribe((sets) => scrape.sync(sets));
+    discovery.subscribe((sets) => {
+      scrape.sync(sets);
+      query.bump(); // the set of live services (for /metrics) may have changed
+    });
     cleanups.push(() => discovery.stop());
 
     const applyConfig = async (c: GatewayConfig) => {

@@ -33,8 +33,13 @@ export interface CoverageQuery {
   coverage(selector: Selector): MergedCoverage;
   /** Merge of an arbitrary counter set (sessions, pushes). */
   fromSet(set: CounterSet): MergedCoverage;
-  /** Per (job, service) summaries for /metrics; with per-file summaries when asked. */
-  services(perFile: boolean): ServiceCoverage[];
+  /**
+   * Per (job, service) summaries for /metrics; with per-file summaries when
+   * asked. `include` keeps only the services that still exist (configured or
+   * registered): a service removed from config leaves /metrics, while its
+   * coverage stays in the store.
+   */
+  services(perFile: boolean, include?: (job: string, service: string) => boolean): ServiceCoverage[];
   /** Lines summary of one target (for /api/v1/targets). */
   targetSummary(targetId: string): Summary;
   setResolver(resolver: SelectionResolver | undefined): void;
@@ -69,12 +74,13 @@ export function createCoverageQuery(store: CoverageStore): CoverageQuery {
       return value;
     },
     fromSet,
-    services(perFile) {
+    services(perFile, include) {
       const v = version();
       if (servicesCache && servicesCache.version === v && servicesCache.perFile === perFile) return servicesCache.value;
       const groups = new Map<string, { job: string; service: string; ids: string[] }>();
       for (const t of store.targets()) {
         const service = t.labels.service ?? t.job;
+        if (include && !include(t.job, service)) continue;
         const key = `${t.job}\0${service}`;
         let g = groups.get(key);
         if (!g) groups.set(key, (g = { job: t.job, service, ids: [] }));

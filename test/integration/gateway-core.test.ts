@@ -191,6 +191,17 @@ describe('gateway core (real gateway and exporter processes)', function () {
     const changed = after.find((t: { scrapePool: string }) => t.scrapePool === 'change');
     expect(changed.labels.service).to.equal('renamed');
     expect(changed.health).to.equal('unknown');
+
+    // A service removed from config leaves /metrics; its coverage stays queryable.
+    const ratioOf = (text: string, service: string) => text.match(new RegExp(`covgate_coverage_ratio\\{job="[^"]+",service="${service}",kind="lines"\\} (\\S+)`))?.[1];
+    let metrics = (await g.api.get('/metrics')).data as string;
+    expect(ratioOf(metrics, 'keep')).to.not.equal(undefined);
+    g.writeConfig(`scrape_configs:${staticJob('change', [b.address], { service: 'renamed' })}`);
+    expect((await g.api.post('/-/reload')).status).to.equal(200);
+    metrics = (await g.api.get('/metrics')).data as string;
+    expect(ratioOf(metrics, 'keep')).to.equal(undefined);
+    expect(metrics).to.not.match(/covgate_target_up\{job="keep"/);
+    expect(Object.keys(await coverage(g, '?job=keep'))).to.have.length(1);
   });
 
   it('reloads on SIGHUP', async () => {

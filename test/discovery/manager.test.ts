@@ -2,28 +2,15 @@ import { expect } from 'chai';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { scrapeConfigDefaults } from '../../gateway/config/defaults.ts';
 import type { ScrapeConfig } from '../../gateway/config/types.ts';
 import { createDiscoveryManager, type DiscoveryManager, type ProviderSpec, type TargetSets } from '../../gateway/discovery/manager.ts';
 import type { DiscoveryLogger, HttpGet, TargetGroup } from '../../gateway/discovery/types.ts';
 import { addresses, fakeDiscoverer, group } from './helpers.ts';
 
+/** A defaulted scrape config (the loader's own defaults) with overrides. */
 function job(name: string, partial: Partial<ScrapeConfig> = {}): ScrapeConfig {
-  return {
-    job_name: name,
-    scrape_interval: 15_000,
-    scrape_timeout: 10_000,
-    coverage_path: '/coverage',
-    scheme: 'http',
-    format: 'auto',
-    body_size_limit: 0,
-    counters: 'cumulative',
-    reset_after_scrape: false,
-    static_configs: [],
-    file_sd_configs: [],
-    goc_sd_configs: [],
-    relabel_configs: [],
-    ...partial,
-  };
+  return { ...scrapeConfigDefaults(undefined, name), ...partial };
 }
 
 /** Addresses per job, for compact assertions. */

@@ -1,25 +1,12 @@
 import { expect } from 'chai';
+import { scrapeConfigDefaults } from '../../gateway/config/defaults.ts';
 import type { RelabelConfig, ScrapeConfig } from '../../gateway/config/types.ts';
 import { formatDuration, parseDuration } from '../../gateway/discovery/duration.ts';
 import { hashLabels, populateLabels, scrapeOffset, targetId, targetsFromGroup } from '../../gateway/discovery/target.ts';
 
+/** A defaulted scrape config (the loader's own defaults) with overrides. */
 function scrapeConfig(partial: Partial<ScrapeConfig> = {}): ScrapeConfig {
-  return {
-    job_name: 'orders',
-    scrape_interval: 15_000,
-    scrape_timeout: 10_000,
-    coverage_path: '/coverage',
-    scheme: 'http',
-    format: 'auto',
-    body_size_limit: 0,
-    counters: 'cumulative',
-    reset_after_scrape: false,
-    static_configs: [],
-    file_sd_configs: [],
-    goc_sd_configs: [],
-    relabel_configs: [],
-    ...partial,
-  };
+  return { ...scrapeConfigDefaults(undefined, 'orders'), ...partial };
 }
 
 function rc(partial: Partial<RelabelConfig>): RelabelConfig {

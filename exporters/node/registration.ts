@@ -50,7 +50,7 @@ export interface FailedEvent {
 }
 
 /**
- * A target's lease at the gateway (CONTRACT.md section 2,
+ * A target's lease at the gateway (docs/contract.md section 2,
  * `POST /api/v1/targets`). Events: `registered`, `failed`, `deregistered`,
  * `scheduled` ({ms, reason}).
  */

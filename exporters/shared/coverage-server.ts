@@ -50,7 +50,7 @@ export interface CoverageServer {
 }
 
 /**
- * Serves the covgate exporter protocol (CONTRACT.md section 1) for one
+ * Serves the covgate exporter protocol (docs/contract.md section 1) for one
  * collector: GET <path> with the covgate envelope (structure-once, ETag/304,
  * gzip) and POST <path>/reset.
  */

@@ -1,5 +1,5 @@
 /**
- * The covgate envelope (`application/vnd.covgate.v1+json`, CONTRACT §1):
+ * The covgate envelope (`application/vnd.covgate.v1+json`, docs/contract.md §1):
  * metadata about the process plus either `data` (decoded by the inner
  * format's decoder) or `hits` (the counters-only reply of the
  * structure-once exchange, validated here).

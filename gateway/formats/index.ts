@@ -1,6 +1,6 @@
 /**
- * Payload formats: one decoder per format (CONTRACT §1) and one encoder per
- * output format (CONTRACT §2 `format=`). `decodePayload` is the single entry
+ * Payload formats: one decoder per format (docs/contract.md §1) and one encoder per
+ * output format (docs/contract.md §2 `format=`). `decodePayload` is the single entry
  * point the scrape and push-ingest stages use.
  */
 import { errors } from '../errors.ts';
@@ -60,7 +60,7 @@ async function decodeWith(decoder: PayloadDecoder, payload: unknown, ctx: Decode
 /**
  * Decodes a scraped or pushed body into Istanbul data plus the process
  * metadata. The format is `ctx.declaredFormat`, or with `auto` recognised as
- * CONTRACT §1 says: the covgate media type → envelope; JSON with a `result`
+ * docs/contract.md §1 says: the covgate media type → envelope; JSON with a `result`
  * array → v8; with `files`/`source_files` → coveralls; with `format` and
  * `data`|`hits` → envelope; any other JSON object → istanbul; text beginning
  * `mode:` → gocover; XML with `<coverage` → cobertura; text with `SF:` → lcov.

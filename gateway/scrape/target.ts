@@ -1,5 +1,5 @@
 import type { AxiosInstance } from 'axios';
-import { describeError, errors, isCovgateError } from '../errors.ts';
+import { CovgateError, describeError, errors, isCovgateError } from '../errors.ts';
 import type { Labels, ScrapeConfig } from '../config/types.ts';
 import { decodePayload } from '../formats/index.ts';
 import { STRUCTURE_UNKNOWN, toAppendInput } from '../ingest/index.ts';
@@ -35,6 +35,41 @@ function outcomeOf(err: unknown): ScrapeOutcome {
     default:
       return 'error';
   }
+}
+
+/** What may be said about a body in lastError: never its bytes. */
+function describeBody(res: { headers: Record<string, string | undefined>; body: Buffer }): string {
+  const type = (res.headers['content-type'] ?? 'no content-type').replace(/[^\x20-\x7e]/g, '?').slice(0, 100);
+  return `${type}, ${res.body.length} bytes`;
+}
+
+/**
+ * A decoder's error for lastError (shown by /api/v1/targets to anyone): its
+ * structural message with every quoted excerpt that comes from the body
+ * replaced (JSON.parse and the text decoders quote the offending input), so a
+ * secret a target happens to answer with is never echoed. The code is kept.
+ */
+export function scrubbed(err: unknown, res: { headers: Record<string, string | undefined>; body: Buffer }): unknown {
+  if (!(err instanceof Error)) return err;
+  const text = res.body.toString('latin1');
+  const utf8 = res.body.toString('utf8');
+  const fromBody = (q: string): boolean => {
+    let inner = q.slice(1, -1);
+    if (q.startsWith('"')) {
+      try {
+        inner = JSON.parse(q) as string;
+      } catch {
+        /* keep the raw inner text */
+      }
+    }
+    return inner.length === 0 || utf8.includes(inner) || text.includes(inner);
+  };
+  let msg = err.message.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, (q) => (fromBody(q) ? '<body text>' : q));
+  // A final guard for unquoted echoes: no run of 8+ body characters survives.
+  msg = msg.replace(/[^\s<>]{8,}/g, (w) => (utf8.includes(w) ? '<body text>' : w));
+  msg = `${msg.slice(0, 500)} (${describeBody(res)})`;
+  if (isCovgateError(err)) return new CovgateError(err.code, err.errorType, err.status, msg, { cause: err, retryable: err.retryable, details: err.details });
+  return errors.badCoverage(msg, { cause: err });
 }
 
 const isLoopbackHost = (host: string) => /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]|::1)$/i.test(host);
@@ -120,6 +155,7 @@ export class ScrapeTarget {
         timeout: this.timeoutMs,
         maxContentLength: this.config.body_size_limit > 0 ? this.config.body_size_limit : -1,
         validateStatus: (s) => s === 200,
+        maxRedirects: 0, // same origin only, also after a redirect
         proxy: false,
       });
       return res.data;
@@ -142,16 +178,24 @@ export class ScrapeTarget {
 
     const res = await fetchCoverage(deps.http, this.url, { timeoutMs: this.timeoutMs, bodySizeLimit: config.body_size_limit, headers });
     if (res.status === 304) return { outcome: 'not_modified', bytes: 0 };
-    if (res.status !== 200) {
-      throw errors.scrapeFailed(`server returned HTTP status ${res.status}`);
+    if (res.status >= 300 && res.status < 400) {
+      throw errors.scrapeFailed(`redirect not followed (HTTP ${res.status}): configure the final url`);
     }
-    const decoded = await decodePayload(res.body, {
-      declaredFormat: config.format,
-      contentType: res.headers['content-type'],
-      instanceHeader: res.headers['x-coverage-instance'],
-      counters: config.counters,
-      loadSource: (u) => this.loadSource(u),
-    });
+    if (res.status !== 200) {
+      throw errors.scrapeFailed(`server returned HTTP status ${res.status} (${describeBody(res)})`);
+    }
+    let decoded;
+    try {
+      decoded = await decodePayload(res.body, {
+        declaredFormat: config.format,
+        contentType: res.headers['content-type'],
+        instanceHeader: res.headers['x-coverage-instance'],
+        counters: config.counters,
+        loadSource: (u) => this.loadSource(u),
+      });
+    } catch (err) {
+      throw scrubbed(err, res);
+    }
     let input;
     try {
       input = toAppendInput(decoded, { id: this.id, job: this.job, labels: this.labels, url: this.url }, deps.store);
@@ -162,7 +206,7 @@ export class ScrapeTarget {
         this.etag = undefined;
         return this.fetchAndStore(false);
       }
-      throw err;
+      throw scrubbed(err, res);
     }
     const appended = await deps.store.append(input, deps.clock.now());
     this.etag = res.headers.etag;

@@ -233,7 +233,16 @@ export function createGateway(opts: GatewayOptions): Gateway {
     await sessions.open();
     query.setResolver((selector) => sessions.resolve(selector));
 
-    const reports = createReports({ query });
+    const reports = createReports({
+      query,
+      // the jobs the selector names (all jobs when none): only their `sources:` roots are read
+      sourceRoots: (selector) => {
+        const jobs = selector.job;
+        return cfg()
+          .scrape_configs.filter((c) => !jobs || jobs.includes(c.job_name))
+          .flatMap((c) => c.sources);
+      },
+    });
     cleanups.push(() => reports.stop());
 
     const apiCtx = { logger, version: VERSION, config: cfg, isReady: () => ready };

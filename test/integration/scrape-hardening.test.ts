@@ -86,4 +86,47 @@ describe('scrape hardening: redirects and lastError (real gateway and loopback s
       await evil.close();
     }
   });
+
+  it('scrapes every registered target on one address: one lease per scrape URL, path included', async () => {
+    const loc = (l: number) => ({ start: { line: l, column: 0 }, end: { line: l, column: 9 } });
+    const payload = (name: string) => ({
+      [`/srv/${name}.js`]: { path: `/srv/${name}.js`, statementMap: { 0: loc(1) }, fnMap: {}, branchMap: {}, s: { 0: 1 }, f: {}, b: {} },
+    });
+    const server = createServer((req, res) => {
+      const m = /^\/(a|b|c)\/coverage$/.exec(req.url ?? '');
+      if (!m) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(payload(m[1]!)));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const g = await gateway(`registration:\n  enabled: true\n  allowed_targets: [127.0.0.0/8]\nscrape_configs: []\n`);
+      const ids = new Set<string>();
+      for (const p of ['a', 'b', 'c']) {
+        const r = await g.api.post('/api/v1/targets', { job: 'multi', url: `http://127.0.0.1:${port}/${p}/coverage`, ttl: '1h' });
+        expect(r.status, JSON.stringify(r.data)).to.equal(201);
+        ids.add(r.data.data.id);
+      }
+      expect(ids.size).to.equal(3);
+      const again = await g.api.post('/api/v1/targets', { job: 'multi', url: `http://127.0.0.1:${port}/a/coverage`, ttl: '1h' });
+      expect(ids.has(again.data.data.id), 'the same URL renews its lease').to.equal(true);
+      let results: Array<{ health: string; scrapeUrl?: string }> = [];
+      for (let i = 0; i < 100; i++) {
+        results = (await g.api.post('/api/v1/scrape', {})).data.data.results;
+        if (results.length === 3) break;
+        await new Promise((r) => setTimeout(r, 20)); // the registry publishes to the scrape pool asynchronously
+      }
+      expect(results.map((r) => r.health)).to.deep.equal(['up', 'up', 'up']);
+      const cov = (await g.api.get('/api/v1/coverage?job=multi')).data;
+      expect(Object.keys(cov).sort()).to.deep.equal(['/srv/a.js', '/srv/b.js', '/srv/c.js']);
+      const targets = (await g.api.get('/api/v1/targets')).data.data.activeTargets as Array<{ scrapeUrl: string }>;
+      expect(targets.map((t) => new URL(t.scrapeUrl).pathname).sort()).to.deep.equal(['/a/coverage', '/b/coverage', '/c/coverage']);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
 });

@@ -30,7 +30,7 @@ import { matchesSelector } from './model/index.ts';
 import { createReports } from './report/index.ts';
 import { statusPageRoutes } from './api/routes/status-page.ts';
 import { createPushOutbox, pushRoutes, type PushRecord } from './push/index.ts';
-import { createRegistry, registryRoutes, REGISTRATION_ID_LABEL, type Lease } from './registry/index.ts';
+import { createAllowlist, createGuardedHttp, createRegistry, registryRoutes, REGISTRATION_ID_LABEL, type Allowlist, type Lease } from './registry/index.ts';
 
 export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
@@ -127,8 +127,16 @@ export function createGateway(opts: GatewayOptions): Gateway {
     });
     metricsRef = metrics;
 
+    let guardAllowlist: { key: string; allowlist: Allowlist } | undefined;
+    const currentAllowlist = (): Allowlist => {
+      const entries = cfg().registration.allowed_targets;
+      const key = JSON.stringify(entries);
+      if (guardAllowlist?.key !== key) guardAllowlist = { key, allowlist: createAllowlist(entries) };
+      return guardAllowlist.allowlist;
+    };
     const scrape = createScrapeManager({
       http,
+      registeredHttp: createGuardedHttp(currentAllowlist, { 'User-Agent': `covgate/${VERSION}` }),
       store,
       clock,
       scheduler,

@@ -11,6 +11,8 @@ import type { Health, ScrapeOutcome, ScrapeResult, TargetInfo } from './types.ts
 
 export interface ScrapeTargetDeps {
   http: AxiosInstance;
+  /** For registered targets: connections re-checked against registration.allowed_targets. */
+  registeredHttp?: AxiosInstance;
   store: CoverageStore;
   clock: Clock;
   /** Bounds scrapes in flight across the gateway (p-limit). */
@@ -106,6 +108,11 @@ export class ScrapeTarget {
     return this.config.job_name;
   }
 
+  /** Registered targets connect only to allowed addresses (checked at each connection, DNS rebinding included). */
+  private get http(): AxiosInstance {
+    return this.source === 'registered' && this.deps.registeredHttp ? this.deps.registeredHttp : this.deps.http;
+  }
+
   get instance(): string {
     return this.labels.instance ?? '';
   }
@@ -150,7 +157,7 @@ export class ScrapeTarget {
         return await readFile(u, 'utf8');
       }
       if (u.origin !== target.origin) return undefined; // never fetch another host on a target's say-so
-      const res = await this.deps.http.get<string>(u.toString(), {
+      const res = await this.http.get<string>(u.toString(), {
         responseType: 'text',
         timeout: this.timeoutMs,
         maxContentLength: this.config.body_size_limit > 0 ? this.config.body_size_limit : -1,
@@ -176,7 +183,7 @@ export class ScrapeTarget {
     const known = useKnownStructure && this.structureId && deps.store.envelopeFiles(this.structureId) ? this.structureId : undefined;
     if (known) headers['X-Covgate-Known-Structure'] = known;
 
-    const res = await fetchCoverage(deps.http, this.url, { timeoutMs: this.timeoutMs, bodySizeLimit: config.body_size_limit, headers });
+    const res = await fetchCoverage(this.http, this.url, { timeoutMs: this.timeoutMs, bodySizeLimit: config.body_size_limit, headers });
     if (res.status === 304) return { outcome: 'not_modified', bytes: 0 };
     if (res.status >= 300 && res.status < 400) {
       throw errors.scrapeFailed(`redirect not followed (HTTP ${res.status}): configure the final url`);
@@ -220,7 +227,7 @@ export class ScrapeTarget {
   async reset(): Promise<void> {
     const u = new URL(this.url);
     u.pathname = `${u.pathname.replace(/\/$/, '')}/reset`;
-    await this.deps.http.post(u.toString(), undefined, {
+    await this.http.post(u.toString(), undefined, {
       timeout: this.timeoutMs,
       validateStatus: (s) => s >= 200 && s < 300,
       proxy: false,

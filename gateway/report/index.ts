@@ -153,7 +153,9 @@ export function createReports(deps: ReportDeps) {
   function render(key: string): string {
     const selector = selectors.get(key);
     if (!selector) throw errors.notFound(`report ${key} is not known (open /reports/?<selector> again)`);
-    const version = deps.query.version();
+    const roots = deps.sourceRoots?.(selector) ?? [];
+    // a reload that changes the roots renders again
+    const version = `${deps.query.version()}\0${JSON.stringify(roots)}`;
     const hit = rendered.get(key);
     if (hit && hit.version === version) return hit.dir;
     const dir = join(root, `${key}-${seq++}`);
@@ -167,7 +169,6 @@ export function createReports(deps: ReportDeps) {
       originals.set(safe, { path, data });
       safeMap[safe] = { ...(data as object), path: safe };
     }
-    const roots = deps.sourceRoots?.(selector) ?? [];
     const context = libReport.createContext({
       dir,
       coverageMap: libCoverage.createCoverageMap(safeMap as never),

@@ -30,7 +30,7 @@ import { matchesSelector } from './model/index.ts';
 import { createReports } from './report/index.ts';
 import { statusPageRoutes } from './api/routes/status-page.ts';
 import { createPushOutbox, pushRoutes, type PushRecord } from './push/index.ts';
-import { createRegistry, registryRoutes, REGISTRATION_ID_LABEL, type Lease } from './registry/index.ts';
+import { createAllowlist, createGuardedHttp, createRegistry, registryRoutes, REGISTRATION_ID_LABEL, type Allowlist, type Lease } from './registry/index.ts';
 
 export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
@@ -127,8 +127,16 @@ export function createGateway(opts: GatewayOptions): Gateway {
     });
     metricsRef = metrics;
 
+    let guardAllowlist: { key: string; allowlist: Allowlist } | undefined;
+    const currentAllowlist = (): Allowlist => {
+      const entries = cfg().registration.allowed_targets;
+      const key = JSON.stringify(entries);
+      if (guardAllowlist?.key !== key) guardAllowlist = { key, allowlist: createAllowlist(entries) };
+      return guardAllowlist.allowlist;
+    };
     const scrape = createScrapeManager({
       http,
+      registeredHttp: createGuardedHttp(currentAllowlist, { 'User-Agent': `covgate/${VERSION}` }),
       store,
       clock,
       scheduler,
@@ -233,7 +241,16 @@ export function createGateway(opts: GatewayOptions): Gateway {
     await sessions.open();
     query.setResolver((selector) => sessions.resolve(selector));
 
-    const reports = createReports({ query });
+    const reports = createReports({
+      query,
+      // the jobs the selector names (all jobs when none): only their `sources:` roots are read
+      sourceRoots: (selector) => {
+        const jobs = selector.job;
+        return cfg()
+          .scrape_configs.filter((c) => !jobs || jobs.includes(c.job_name))
+          .flatMap((c) => c.sources);
+      },
+    });
     cleanups.push(() => reports.stop());
 
     const apiCtx = { logger, version: VERSION, config: cfg, isReady: () => ready };

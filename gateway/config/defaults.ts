@@ -75,6 +75,7 @@ export function scrapeConfigDefaults(global: GlobalConfig = defaultGlobalConfig(
     body_size_limit: DEFAULTS.bodySizeLimit,
     counters: DEFAULTS.counters,
     reset_after_scrape: DEFAULTS.resetAfterScrape,
+    sources: [],
     static_configs: [],
     file_sd_configs: [],
     goc_sd_configs: [],

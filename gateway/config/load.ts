@@ -199,6 +199,7 @@ function finalizeScrapeConfig(raw: RawScrapeConfig, global: GlobalConfig, path: 
     body_size_limit: raw.body_size_limit ?? DEFAULTS.bodySizeLimit,
     counters: raw.counters ?? DEFAULTS.counters,
     reset_after_scrape: raw.reset_after_scrape ?? DEFAULTS.resetAfterScrape,
+    sources: (raw.sources ?? []).map((p) => nodePath.resolve(ctx.baseDir, p)),
     static_configs: (raw.static_configs ?? []).map((s) => ({ targets: [...(s.targets ?? [])], labels: { ...(s.labels ?? {}) } })),
     file_sd_configs: (raw.file_sd_configs ?? []).map((f) => ({
       files: f.files.map((p) => nodePath.resolve(ctx.baseDir, p)),

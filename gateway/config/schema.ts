@@ -236,6 +236,7 @@ const scrapeConfig = z.strictObject({
   body_size_limit: size.optional(),
   counters: enumOf(['cumulative', 'delta'] as const).optional(),
   reset_after_scrape: bool.optional(),
+  sources: z.array(nonEmpty).optional(),
   static_configs: z.array(staticConfig).optional(),
   file_sd_configs: z.array(fileSdConfig).optional(),
   goc_sd_configs: z.array(gocSdConfig).optional(),

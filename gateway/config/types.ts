@@ -87,6 +87,11 @@ export interface ScrapeConfig {
   counters: 'cumulative' | 'delta';
   /** Call the target's reset endpoint after every scrape. Extension; default false. */
   reset_after_scrape: boolean;
+  /**
+   * Source roots (absolute) the reports may read this job's source files
+   * from; empty = none (reports then show only sources carried in the data).
+   */
+  sources: string[];
   static_configs: StaticConfig[];
   file_sd_configs: FileSDConfig[];
   goc_sd_configs: GocSDConfig[];

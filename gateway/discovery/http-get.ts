@@ -10,6 +10,7 @@ export const fetchHttpGet: HttpGet = async (url, { timeoutMs, signal }) => {
   const res = await fetch(url, {
     signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
     headers: { accept: 'application/json' },
+    redirect: 'manual', // a 3xx is answered as is (an error to the caller): redirects are never followed
   });
   return { status: res.status, body: await res.text() };
 };

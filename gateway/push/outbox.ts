@@ -11,6 +11,11 @@ export const UPSTREAM_GONE = 'upstream no longer configured';
 
 /** setTimeout's limit (~24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Shortest wait before a retry, whatever Retry-After or min_backoff say. */
+export const RETRY_FLOOR_MS = 1_000;
+/** An unchanged failing record is rewritten at most this often. */
+export const PERSIST_INTERVAL_MS = 30_000;
+const retryFloorMs = (_up: { min_backoff: number }): number => RETRY_FLOOR_MS;
 
 const realTimers: PushTimers = {
   setTimeout(fn, ms) {
@@ -50,6 +55,8 @@ export function createPushOutbox(opts: PushOutboxOptions): PushOutbox {
 
   /** Records as metadata only: request bodies stay on disk until an attempt reads them. */
   const records = new Map<string, PushRecord>();
+  /** When each pending record was last written (clock ms), to rate-limit rewrites. */
+  const savedAt = new Map<string, number>();
   const bySession = new Map<string, string[]>();
   const workers = new Map<string, Worker>();
   const waiters = new Set<Waiter>();
@@ -208,15 +215,31 @@ export function createPushOutbox(opts: PushOutboxOptions): PushOutbox {
       } else {
         result = 'retry';
         const retryAfter = e.details?.retryAfterMs;
-        const delay = typeof retryAfter === 'number' ? Math.min(retryAfter, up.max_backoff) : backoffDelay(attempts, up.min_backoff, up.max_backoff, random);
+        // A floor whatever Retry-After says: `Retry-After: 0` must not turn into a busy loop.
+        const delay =
+          typeof retryAfter === 'number'
+            ? Math.max(retryFloorMs(up), Math.min(retryAfter, up.max_backoff))
+            : Math.max(retryFloorMs(up), backoffDelay(attempts, up.min_backoff, up.max_backoff, random));
         next.nextAttemptAt = now + delay;
       }
     }
-    try {
-      await save(next, next.status === 'delivered' ? undefined : request);
-    } catch (err) {
-      // Memory still moves on: re-sending a delivered push after a restart is safe (Idempotency-Key).
-      logger.error({ err: describeError(err), id: rec.id }, 'push outbox: could not record a push attempt');
+    // Another identical failure is not worth a disk write each time: the record is
+    // rewritten when its status, error or HTTP status change, or at most every
+    // PERSIST_INTERVAL_MS. Skipping only loses attempt counts and the due time on
+    // a crash (the push is then simply retried at start-up); the request body and
+    // the pending status are always on disk, so nothing acknowledged is lost.
+    const lastSaved = savedAt.get(rec.id);
+    const unchanged =
+      next.status === 'pending' && rec.status === 'pending' && next.lastError === rec.lastError && next.lastStatus === rec.lastStatus;
+    if (!(unchanged && lastSaved !== undefined && now - lastSaved < PERSIST_INTERVAL_MS)) {
+      try {
+        await save(next, next.status === 'delivered' ? undefined : request);
+        if (next.status === 'pending') savedAt.set(rec.id, now);
+        else savedAt.delete(rec.id);
+      } catch (err) {
+        // Memory still moves on: re-sending a delivered push after a restart is safe (Idempotency-Key).
+        logger.error({ err: describeError(err), id: rec.id }, 'push outbox: could not record a push attempt');
+      }
     }
     records.set(rec.id, next);
     if (next.status !== 'pending') {

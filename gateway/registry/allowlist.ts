@@ -41,6 +41,14 @@ export interface AllowlistOptions {
 export interface Allowlist {
   readonly entries: readonly string[];
   check(url: string | TargetUrl): Promise<void>;
+  /**
+   * At connection time: why connecting to `address` for `host` is refused, or
+   * undefined when allowed (a host matching a glob entry is trusted as at
+   * registration; otherwise the address itself must be allowed). Catches DNS
+   * rebinding: a name that resolved to an allowed address at registration and
+   * to another one now.
+   */
+  connectRefusal(host: string, address: string): string | undefined;
 }
 
 const LOOPBACK = ['127.0.0.0/8', '::1/128'];
@@ -126,6 +134,13 @@ export function createAllowlist(entries: readonly string[], opts: AllowlistOptio
 
   return {
     entries: [...entries],
+    connectRefusal(host, address) {
+      const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+      if (!ipaddr.isValid(h) && globs.some((g) => g(h))) return undefined;
+      const a = address.replace(/%.*$/, '');
+      if (!ipaddr.isValid(a)) return `${address} is not an IP address`;
+      return refusal(ipaddr.parse(a));
+    },
     async check(url) {
       const t = typeof url === 'string' ? parseTargetUrl(url) : url;
       const refuse = (why: string) => errors.forbidden(`registration of ${t.raw} refused: ${why}`, { details: { host: t.hostname, allowed_targets: effective } });

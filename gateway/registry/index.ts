@@ -6,6 +6,7 @@
  */
 export { createAllowlist, type Allowlist, type AllowlistOptions, type LookupAll } from './allowlist.ts';
 export { parseTargetUrl, type TargetUrl } from './target-url.ts';
+export { createGuardedHttp, guardedLookup } from './guarded-http.ts';
 export {
   createRegistry,
   leaseId,

@@ -33,7 +33,9 @@ export async function fetchCoverage(http: AxiosInstance, url: string, opts: Fetc
       headers: opts.headers,
       signal,
       maxContentLength: opts.bodySizeLimit > 0 ? opts.bodySizeLimit : -1,
-      maxRedirects: 3,
+      // Redirects are never followed (as Prometheus' follow_redirects: false): the
+      // allowlist vouches for the target's address, not for wherever it points.
+      maxRedirects: 0,
       validateStatus: () => true,
       proxy: false,
     });

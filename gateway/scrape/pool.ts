@@ -1,4 +1,4 @@
-import type { ScrapeConfig } from '../config/types.ts';
+import type { Labels, ScrapeConfig } from '../config/types.ts';
 import { targetsFromGroup, targetId, scrapeOffset } from '../discovery/target.ts';
 import type { TargetGroup } from '../discovery/types.ts';
 import type { Cancel, Scheduler } from '../clock/index.ts';
@@ -35,6 +35,24 @@ export class ScrapePool {
     return this.config.job_name;
   }
 
+  /**
+   * The target id: the hash of its labels, plus its path and query when they
+   * differ from the job's coverage_path, so several targets on one address
+   * (three registrations of host:port with different paths) are all scraped,
+   * while targets at the usual path keep the id they always had (their stored
+   * coverage continues).
+   */
+  private idOf(labels: Labels, url: string): string {
+    let rest = '';
+    try {
+      const u = new URL(url);
+      rest = `${u.pathname}${u.search}`;
+    } catch {
+      rest = url;
+    }
+    return rest === this.config.coverage_path ? targetId(labels) : targetId({ ...labels, __scrape_path__: rest });
+  }
+
   /** Replaces the target set with the one the groups describe (a full set, never a diff). */
   sync(groups: TargetGroup[]): void {
     const next = new Map<string, ScrapeTarget>();
@@ -46,7 +64,7 @@ export class ScrapePool {
           dropped.push({ job: this.job, discoveredLabels: r.discoveredLabels });
           continue;
         }
-        const id = targetId(r.labels);
+        const id = this.idOf(r.labels, r.url);
         if (next.has(id)) continue; // the same target from two groups is scraped once
         const existing = this.targets.get(id);
         next.set(

@@ -1,5 +1,5 @@
 import type { AxiosInstance } from 'axios';
-import { describeError, errors, isCovgateError } from '../errors.ts';
+import { CovgateError, describeError, errors, isCovgateError } from '../errors.ts';
 import type { Labels, ScrapeConfig } from '../config/types.ts';
 import { decodePayload } from '../formats/index.ts';
 import { STRUCTURE_UNKNOWN, toAppendInput } from '../ingest/index.ts';
@@ -11,6 +11,8 @@ import type { Health, ScrapeOutcome, ScrapeResult, TargetInfo } from './types.ts
 
 export interface ScrapeTargetDeps {
   http: AxiosInstance;
+  /** For registered targets: connections re-checked against registration.allowed_targets. */
+  registeredHttp?: AxiosInstance;
   store: CoverageStore;
   clock: Clock;
   /** Bounds scrapes in flight across the gateway (p-limit). */
@@ -35,6 +37,41 @@ function outcomeOf(err: unknown): ScrapeOutcome {
     default:
       return 'error';
   }
+}
+
+/** What may be said about a body in lastError: never its bytes. */
+function describeBody(res: { headers: Record<string, string | undefined>; body: Buffer }): string {
+  const type = (res.headers['content-type'] ?? 'no content-type').replace(/[^\x20-\x7e]/g, '?').slice(0, 100);
+  return `${type}, ${res.body.length} bytes`;
+}
+
+/**
+ * A decoder's error for lastError (shown by /api/v1/targets to anyone): its
+ * structural message with every quoted excerpt that comes from the body
+ * replaced (JSON.parse and the text decoders quote the offending input), so a
+ * secret a target happens to answer with is never echoed. The code is kept.
+ */
+export function scrubbed(err: unknown, res: { headers: Record<string, string | undefined>; body: Buffer }): unknown {
+  if (!(err instanceof Error)) return err;
+  const text = res.body.toString('latin1');
+  const utf8 = res.body.toString('utf8');
+  const fromBody = (q: string): boolean => {
+    let inner = q.slice(1, -1);
+    if (q.startsWith('"')) {
+      try {
+        inner = JSON.parse(q) as string;
+      } catch {
+        /* keep the raw inner text */
+      }
+    }
+    return inner.length === 0 || utf8.includes(inner) || text.includes(inner);
+  };
+  let msg = err.message.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, (q) => (fromBody(q) ? '<body text>' : q));
+  // A final guard for unquoted echoes: no run of 8+ body characters survives.
+  msg = msg.replace(/[^\s<>]{8,}/g, (w) => (utf8.includes(w) ? '<body text>' : w));
+  msg = `${msg.slice(0, 500)} (${describeBody(res)})`;
+  if (isCovgateError(err)) return new CovgateError(err.code, err.errorType, err.status, msg, { cause: err, retryable: err.retryable, details: err.details });
+  return errors.badCoverage(msg, { cause: err });
 }
 
 const isLoopbackHost = (host: string) => /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]|::1)$/i.test(host);
@@ -69,6 +106,11 @@ export class ScrapeTarget {
 
   get job(): string {
     return this.config.job_name;
+  }
+
+  /** Registered targets connect only to allowed addresses (checked at each connection, DNS rebinding included). */
+  private get http(): AxiosInstance {
+    return this.source === 'registered' && this.deps.registeredHttp ? this.deps.registeredHttp : this.deps.http;
   }
 
   get instance(): string {
@@ -115,11 +157,12 @@ export class ScrapeTarget {
         return await readFile(u, 'utf8');
       }
       if (u.origin !== target.origin) return undefined; // never fetch another host on a target's say-so
-      const res = await this.deps.http.get<string>(u.toString(), {
+      const res = await this.http.get<string>(u.toString(), {
         responseType: 'text',
         timeout: this.timeoutMs,
         maxContentLength: this.config.body_size_limit > 0 ? this.config.body_size_limit : -1,
         validateStatus: (s) => s === 200,
+        maxRedirects: 0, // same origin only, also after a redirect
         proxy: false,
       });
       return res.data;
@@ -140,18 +183,26 @@ export class ScrapeTarget {
     const known = useKnownStructure && this.structureId && deps.store.envelopeFiles(this.structureId) ? this.structureId : undefined;
     if (known) headers['X-Covgate-Known-Structure'] = known;
 
-    const res = await fetchCoverage(deps.http, this.url, { timeoutMs: this.timeoutMs, bodySizeLimit: config.body_size_limit, headers });
+    const res = await fetchCoverage(this.http, this.url, { timeoutMs: this.timeoutMs, bodySizeLimit: config.body_size_limit, headers });
     if (res.status === 304) return { outcome: 'not_modified', bytes: 0 };
-    if (res.status !== 200) {
-      throw errors.scrapeFailed(`server returned HTTP status ${res.status}`);
+    if (res.status >= 300 && res.status < 400) {
+      throw errors.scrapeFailed(`redirect not followed (HTTP ${res.status}): configure the final url`);
     }
-    const decoded = await decodePayload(res.body, {
-      declaredFormat: config.format,
-      contentType: res.headers['content-type'],
-      instanceHeader: res.headers['x-coverage-instance'],
-      counters: config.counters,
-      loadSource: (u) => this.loadSource(u),
-    });
+    if (res.status !== 200) {
+      throw errors.scrapeFailed(`server returned HTTP status ${res.status} (${describeBody(res)})`);
+    }
+    let decoded;
+    try {
+      decoded = await decodePayload(res.body, {
+        declaredFormat: config.format,
+        contentType: res.headers['content-type'],
+        instanceHeader: res.headers['x-coverage-instance'],
+        counters: config.counters,
+        loadSource: (u) => this.loadSource(u),
+      });
+    } catch (err) {
+      throw scrubbed(err, res);
+    }
     let input;
     try {
       input = toAppendInput(decoded, { id: this.id, job: this.job, labels: this.labels, url: this.url }, deps.store);
@@ -162,7 +213,7 @@ export class ScrapeTarget {
         this.etag = undefined;
         return this.fetchAndStore(false);
       }
-      throw err;
+      throw scrubbed(err, res);
     }
     const appended = await deps.store.append(input, deps.clock.now());
     this.etag = res.headers.etag;
@@ -176,7 +227,7 @@ export class ScrapeTarget {
   async reset(): Promise<void> {
     const u = new URL(this.url);
     u.pathname = `${u.pathname.replace(/\/$/, '')}/reset`;
-    await this.deps.http.post(u.toString(), undefined, {
+    await this.http.post(u.toString(), undefined, {
       timeout: this.timeoutMs,
       validateStatus: (s) => s >= 200 && s < 300,
       proxy: false,

@@ -83,7 +83,12 @@ describe('push to the upstream coverage center (real gateway, exporters and upst
     expect(keys.size).to.equal(1); // every attempt, before and after the restart, carried one key
     expect(center.received.filter((r) => r.status === 200)).to.have.length(1);
     expect(coveredLines(JSON.parse(push.body))).to.include.members([10, 11]);
-    const after = (await g2.api.get('/api/v1/pushes')).data.data.pushes;
+    // the center answered; the gateway records the delivery right after
+    let after = (await g2.api.get('/api/v1/pushes')).data.data.pushes;
+    for (let i = 0; i < 100 && after[0].status !== 'delivered'; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      after = (await g2.api.get('/api/v1/pushes')).data.data.pushes;
+    }
     expect(after[0]).to.include({ status: 'delivered' });
     expect((await g2.api.get('/api/v1/sessions/killed')).data.data.push.status).to.equal('delivered');
   });

@@ -1,4 +1,6 @@
+import { dirname } from 'node:path';
 import { expect } from 'chai';
+import { SAMPLE_APP } from '../helpers/exporter-process.ts';
 import { coveredLines } from '../helpers/coverage.ts';
 import { useProcesses } from '../helpers/processes.ts';
 import type { CoverageMapData } from '../../gateway/model/index.ts';
@@ -154,7 +156,8 @@ describe('test sessions and push ingest (real gateway and exporters)', function 
 
   it('serves browsable HTML reports for label selections, and a status page', async () => {
     const a = await exporter();
-    const g = await gateway(`scrape_configs:${job('orders', [a.address])}`);
+    // reports read sources only under the job's `sources:` roots
+    const g = await gateway(`scrape_configs:${job('orders', [a.address])}\n    sources: [${dirname(SAMPLE_APP)}]`);
     await g.api.post('/test-started', { session: 'h', labels: { test_type: 'AT' } });
     await a.hit('/classify?n=-1');
     await g.api.post('/test-finished', { session: 'h' });
@@ -169,6 +172,15 @@ describe('test sessions and push ingest (real gateway and exporters)', function 
     const page = await g.api.get(location.replace('index.html', 'app.cjs.html'));
     expect(page.status).to.equal(200);
     expect(page.data).to.match(/negative/); // the source is shown with its coverage
+    // without a root for its job, the same report shows no source
+    const g2 = await gateway(`scrape_configs:${job('orders', [a.address])}`);
+    await g2.api.post('/test-started', { session: 'h', labels: { test_type: 'AT' } });
+    await a.hit('/classify?n=-1');
+    await g2.api.post('/test-finished', { session: 'h' });
+    const loc2 = (await g2.api.get('/reports/?test_type=AT', { maxRedirects: 0 })).headers.location as string;
+    const bare = await g2.api.get(loc2.replace('index.html', 'app.cjs.html'));
+    expect(bare.data).to.match(/source not available/);
+    expect(bare.data).to.not.match(/negative/);
     expect((await g.api.get(location.replace('index.html', '..%2F..%2Fetc%2Fpasswd'))).status).to.be.oneOf([400, 404]);
     const home = await g.api.get('/');
     expect(home.data).to.match(/<h1>covgate/);

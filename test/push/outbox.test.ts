@@ -113,8 +113,9 @@ describe('push/createPushOutbox', () => {
 
       h.clock.advance(1_000);
       await h.outbox.deliverNow();
-      r = await stored();
-      expect(r).to.include({ status: 'pending', attempts: 2, nextAttemptAt: t0 + 2_000 }); // zero jitter: min_backoff
+      expect(h.outbox.list()[0]).to.include({ status: 'pending', attempts: 2, nextAttemptAt: t0 + 2_000 }); // zero jitter: min_backoff
+      // the same failure again a second later is not rewritten to disk
+      expect(await stored()).to.include({ attempts: 1, nextAttemptAt: t0 + 1_000 });
 
       h.clock.advance(1_000);
       await h.outbox.deliverNow();
@@ -141,7 +142,7 @@ describe('push/createPushOutbox', () => {
       const delays: number[] = [];
       for (let i = 0; i < 4; i++) {
         await h.outbox.deliverNow();
-        const r = await stored();
+        const r = h.outbox.list()[0]!;
         delays.push(r.nextAttemptAt! - h.clock.now());
         h.clock.advance(r.nextAttemptAt! - h.clock.now());
       }
@@ -191,6 +192,35 @@ describe('push/createPushOutbox', () => {
       h.clock.advance(1);
       await h.outbox.deliverNow();
       expect(await stored()).to.include({ status: 'delivered', attempts: 2 });
+    });
+
+    it('keeps a 1 s floor under Retry-After: 0 and does not rewrite an unchanged failing record each time', async () => {
+      const h = make(kv, [upstream({ min_backoff: 1_000, max_backoff: 60_000 })]);
+      let writes = 0;
+      const put = kv.put.bind(kv);
+      kv.put = async (...args: Parameters<typeof kv.put>) => {
+        writes++;
+        return put(...args);
+      };
+      nock(UPSTREAM).post('/api/coverage').times(60).reply(503, 'busy', { 'Retry-After': '0' });
+      await h.outbox.start();
+      const t0 = h.clock.now();
+      await h.outbox.enqueue(job());
+      const afterEnqueue = writes;
+      await h.outbox.deliverNow();
+      expect(h.outbox.list()[0]).to.include({ attempts: 1, nextAttemptAt: t0 + 1_000 });
+      await h.outbox.deliverNow(); // Retry-After 0 does not make it due at once
+      expect(h.outbox.list()[0]!.attempts).to.equal(1);
+      for (let i = 0; i < 59; i++) {
+        h.clock.advance(1_000);
+        await h.outbox.deliverNow();
+      }
+      expect(h.outbox.list()[0]!.attempts).to.equal(60);
+      // 60 attempts over 60 s of the fake clock: the first failure and one rewrite per 30 s
+      expect(writes - afterEnqueue).to.be.at.most(3);
+      const r = await stored();
+      expect(r.status).to.equal('pending');
+      expect(r.request, 'the body stays on disk').to.not.equal(undefined);
     });
 
     it('honours Retry-After as an HTTP date, capped at max_backoff', async () => {

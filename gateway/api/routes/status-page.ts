@@ -34,7 +34,7 @@ ${services
 ${targets
   .map(
     (t) =>
-      `<tr><td>${esc(t.job)}</td><td>${esc(t.scrapeUrl)}</td><td>${esc(Object.entries(t.labels).map(([k, v]) => `${k}=${v}`).join(', '))}</td><td class="${t.health}">${t.health}</td><td>${esc(t.lastScrape)}</td><td>${esc(t.lastError)}</td></tr>`,
+      `<tr><td>${esc(t.job)}</td><td>${esc(t.scrapeUrl)}</td><td>${esc(Object.entries(t.labels).map(([k, v]) => `${k}=${v}`).join(', '))}</td><td class="${esc(t.health)}">${esc(t.health)}</td><td>${esc(t.lastScrape)}</td><td>${esc(t.lastError)}</td></tr>`,
   )
   .join('\n')}</table>
 <h2>Sessions</h2><table><tr><th>session</th><th>state</th><th>labels</th><th>lines</th><th>push</th></tr>

@@ -76,13 +76,14 @@ export class ScrapePool {
     const offset = scrapeOffset(t.id, t.intervalMs, this.deps.seed);
     const wait = (((offset - (now % t.intervalMs)) % t.intervalMs) + t.intervalMs) % t.intervalMs;
     const cancel = this.deps.scheduler.every(t.intervalMs, wait, () => {
-      void this.scrapeTarget(t);
+      void this.scrapeTarget(t, 'join');
     });
     this.loops.set(t.id, cancel);
   }
 
-  async scrapeTarget(t: ScrapeTarget) {
-    const r = await t.scrape();
+  /** 'fresh' (explicit scrapes) waits for a scrape begun after the call; 'join' (the interval loop) may share one in flight. */
+  async scrapeTarget(t: ScrapeTarget, mode: 'fresh' | 'join' = 'fresh') {
+    const r = await t.scrape(mode);
     this.deps.observer.scrapeFinished(r);
     if (r.restarted) this.deps.observer.targetRestarted(r.job, r.instance);
     return r;

@@ -42,7 +42,13 @@ const isLoopbackHost = (host: string) => /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]
 /**
  * One scrape target: its identity, its health, and `scrape()`. A failed
  * scrape changes health and lastError only; the last good snapshot stays in
- * the store. Concurrent calls to `scrape()` share one request.
+ * the store.
+ *
+ * `scrape('fresh')` (every explicit scrape: API, sessions, deregistration)
+ * resolves with a scrape that *began after the call*: when one is in flight it
+ * waits for it and then runs one more; explicit calls arriving while that
+ * follow-up is queued share it. `scrape('join')` (the interval loop) may share
+ * the scrape in flight.
  */
 export class ScrapeTarget {
   health: Health = 'unknown';
@@ -54,6 +60,8 @@ export class ScrapeTarget {
   private etag: string | undefined;
   private structureId: string | undefined;
   private inflight: Promise<ScrapeResult> | undefined;
+  /** The follow-up scrape queued behind `inflight` for explicit callers (not begun yet). */
+  private queued: Promise<ScrapeResult> | undefined;
 
   constructor(
     readonly id: string,
@@ -94,14 +102,30 @@ export class ScrapeTarget {
     };
   }
 
-  /** Scrapes now (bounded by the gateway-wide limit). Never rejects. */
-  scrape(): Promise<ScrapeResult> {
-    if (!this.inflight) {
-      this.inflight = this.deps.limit(() => this.run()).finally(() => {
-        this.inflight = undefined;
+  /**
+   * Scrapes (bounded by the gateway-wide limit). Never rejects. 'fresh' waits
+   * for a scrape that begins after this call; 'join' may share the one in flight.
+   */
+  scrape(mode: 'fresh' | 'join' = 'fresh'): Promise<ScrapeResult> {
+    if (!this.inflight) return this.begin();
+    if (mode === 'join') return this.inflight;
+    if (!this.queued) {
+      const queued = this.inflight.then(() => {
+        this.queued = undefined;
+        // A scrape the interval loop began meanwhile also began after every queued call.
+        return this.inflight ?? this.begin();
       });
+      this.queued = queued;
     }
-    return this.inflight;
+    return this.queued;
+  }
+
+  private begin(): Promise<ScrapeResult> {
+    const p: Promise<ScrapeResult> = this.deps.limit(() => this.run()).finally(() => {
+      if (this.inflight === p) this.inflight = undefined;
+    });
+    this.inflight = p;
+    return p;
   }
 
   private async loadSource(url: string): Promise<string | undefined> {

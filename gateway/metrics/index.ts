@@ -70,7 +70,7 @@ export function createMetrics(opts: MetricsOptions): GatewayMetrics {
     collect: refreshCoverage.run,
   });
   const coverageTotal = new Gauge({
-    name: 'covgate_coverage_total',
+    name: 'covgate_coverage_coverable',
     help: 'Number of coverable items (lines, statements, functions or branches) in the merged coverage of a service.',
     labelNames: ['job', 'service', 'kind'] as const,
     registers: [registry],

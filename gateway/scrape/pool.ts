@@ -49,6 +49,7 @@ export class ScrapePool {
         const id = targetId(r.labels);
         if (next.has(id)) continue; // the same target from two groups is scraped once
         const existing = this.targets.get(id);
+        if (existing && existing.url === r.url) existing.discoveredLabels = r.discoveredLabels;
         next.set(
           id,
           existing && existing.url === r.url

@@ -1,6 +1,7 @@
 import type { AxiosInstance } from 'axios';
 import { describeError, errors, isCovgateError } from '../errors.ts';
 import type { Labels, ScrapeConfig } from '../config/types.ts';
+import { REGISTRATION_GENERATION_LABEL } from '../discovery/types.ts';
 import { decodePayload } from '../formats/index.ts';
 import { STRUCTURE_UNKNOWN, toAppendInput } from '../ingest/index.ts';
 import type { Clock } from '../clock/index.ts';
@@ -37,6 +38,10 @@ function outcomeOf(err: unknown): ScrapeOutcome {
   }
 }
 
+/** goc agents' endpoints (qiniu/goc pkg/cover agent): the profile we scrape and the counter reset. */
+const GOC_PROFILE_PATH = '/v1/cover/profile';
+const GOC_CLEAR_PATH = '/v1/cover/clear';
+
 const isLoopbackHost = (host: string) => /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]|::1)$/i.test(host);
 
 /**
@@ -66,7 +71,8 @@ export class ScrapeTarget {
   constructor(
     readonly id: string,
     readonly labels: Labels,
-    readonly discoveredLabels: Labels,
+    /** Updated by the pool when discovery sends new meta labels for the same target (e.g. a goc re-registration). */
+    public discoveredLabels: Labels,
     readonly url: string,
     public config: ScrapeConfig,
     readonly source: 'discovered' | 'registered',
@@ -176,6 +182,9 @@ export class ScrapeTarget {
       counters: config.counters,
       loadSource: (u) => this.loadSource(u),
     });
+    // A goc agent sends no instance; its registration generation tells its process runs apart.
+    const generation = this.discoveredLabels[REGISTRATION_GENERATION_LABEL];
+    if (!decoded.instance && generation) decoded.instance = `registration-generation-${generation}`;
     let input;
     try {
       input = toAppendInput(decoded, { id: this.id, job: this.job, labels: this.labels, url: this.url }, deps.store);
@@ -196,10 +205,19 @@ export class ScrapeTarget {
     return { outcome: 'success', bytes: res.body.length, restarted: appended.restarted, newLifetime: appended.newLifetime };
   }
 
-  /** POST <coverage_path>/reset on the target (optional endpoint of the exporter protocol). */
+  /** Whether the target is a goc agent (gocover at goc's /v1/cover/profile). */
+  get isGoc(): boolean {
+    return new URL(this.url).pathname.replace(/\/$/, '') === GOC_PROFILE_PATH && (this.config.format === 'gocover' || this.config.format === 'auto');
+  }
+
+  /**
+   * Resets the target's counters: POST <coverage_path>/reset (optional endpoint
+   * of the exporter protocol), or goc's POST /v1/cover/clear for goc agents.
+   */
   async reset(): Promise<void> {
     const u = new URL(this.url);
-    u.pathname = `${u.pathname.replace(/\/$/, '')}/reset`;
+    u.search = '';
+    u.pathname = this.isGoc ? GOC_CLEAR_PATH : `${u.pathname.replace(/\/$/, '')}/reset`;
     await this.deps.http.post(u.toString(), undefined, {
       timeout: this.timeoutMs,
       validateStatus: (s) => s >= 200 && s < 300,

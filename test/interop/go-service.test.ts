@@ -331,7 +331,7 @@ describe('interop: a go build -cover service as a goc agent, against go tool cov
     return String(r.data);
   };
 
-  it('whole run, a session, and a restart at the same address equal go tool covdata, counts included', async () => {
+  it('whole run, a session, a restart at the same address and a clear equal go tool covdata, counts included; goc remove deregisters', async () => {
     gw = await startGatewayProcess({
       configYaml: `registration:\n  enabled: true\n  allowed_targets: [127.0.0.0/8]\nscrape_configs:\n  - job_name: svc\n    format: gocover\n    coverage_path: /v1/cover/profile\n`,
     });
@@ -379,14 +379,15 @@ describe('interop: a go build -cover service as a goc agent, against go tool cov
     expect(metrics).not.to.match(/covgate_coverage_ratio\{[^}]*service="svc"[^}]*kind="functions"/);
 
     // A new process at the same address registers again; its counters are not lower than the first run's.
-    const run2 = join(dir, 'cov2');
-    const s2 = await startService(new URL(s1.url).host, run2);
+    const s2 = await startService(new URL(s1.url).host, join(dir, 'cov2'));
     expect(s2.url).to.equal(s1.url);
     await registered('2');
     await traffic(s2.url, ['/add?a=1&b=2', '/add?a=3&b=4', '/fib?n=7', '/greet?name=ann', '/fib?n=12', '/greet?name=drwho', '/add?a=-5&b=1', '/fib?n=x', '/greet?name=']);
     await scrape();
     const bothOurs = await gatewayProfile('job=svc');
-    await quit(s2);
+    const run2 = join(dir, 'cov2dump');
+    mkdirSync(run2);
+    await axios.post(`${s2.url}/oracle/dump?dir=${encodeURIComponent(run2)}`, undefined, { proxy: false });
     const merged = join(dir, 'merged');
     mkdirSync(merged);
     go(['tool', 'covdata', 'merge', `-i=${run1},${run2}`, `-o=${merged}`]);
@@ -395,6 +396,33 @@ describe('interop: a go build -cover service as a goc agent, against go tool cov
     console.log('    restart (two lifetimes) agreement (blocks):', JSON.stringify(restartAgreement));
     expect(func(bothOurs, 'gw2.txt')).to.equal(func(oracleBoth, 'oracle2.txt'));
 
+    // POST /api/v1/clear (goc clear): the agent's counters are reset through goc's /v1/cover/clear and
+    // a target query shows only what ran since; the session keeps what it measured.
+    const sessionBefore = await gatewayProfile(`session=${encodeURIComponent(started.data.session)}`);
+    const cleared = await gw.api.post('/api/v1/clear', { job: 'svc' });
+    expect(cleared.status, JSON.stringify(cleared.data)).to.equal(200);
+    expect(cleared.data.data.results.map((r: { cleared: boolean }) => r.cleared)).to.deep.equal([true]);
+    await traffic(s2.url, ['/fib?n=3', '/greet?name=drno']);
+    await scrape();
+    const sinceClear = await gatewayProfile('job=svc');
+    const afterClear = join(dir, 'afterclear');
+    mkdirSync(afterClear);
+    await axios.post(`${s2.url}/oracle/dump?dir=${encodeURIComponent(afterClear)}`, undefined, { proxy: false });
+    const oracleSinceClear = textfmt(afterClear);
+    const clearAgreement = agreement(blocks(sinceClear), blocks(oracleSinceClear));
+    console.log('    window after clear agreement (blocks):', JSON.stringify(clearAgreement));
+    expect(func(sinceClear, 'gw3.txt')).to.equal(func(oracleSinceClear, 'oracle3.txt'));
+    expect(await gatewayProfile(`session=${encodeURIComponent(started.data.session)}`)).to.equal(sessionBefore);
+
+    // goc's `goc remove --service=svc`: POST /v1/cover/remove {"service":["svc"]} deregisters (after a final scrape).
+    const removed = await gw.api.post('/v1/cover/remove', { service: ['svc'] });
+    expect(removed.status, JSON.stringify(removed.data)).to.equal(200);
+    expect(String(removed.data)).to.include(`${s2.url} removed from the center`);
+    for (let i = 0; i < 200 && (await gw.api.get('/api/v1/targets')).data.data.activeTargets.length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await gw.api.get('/api/v1/targets')).data.data.activeTargets).to.deep.equal([]);
+    await quit(s2);
+
+    expect(clearAgreement).to.include({ hitMiss: 1, counts: 1, extra: 0 });
     expect(wholeAgreement).to.include({ hitMiss: 1, counts: 1, extra: 0 });
     expect(sessionAgreement).to.include({ hitMiss: 1, counts: 1, extra: 0 });
     expect(restartAgreement).to.include({ hitMiss: 1, counts: 1, extra: 0 });

@@ -138,7 +138,7 @@ describe('interop: an Erlang node under cover, scraped as coveralls, against cov
     return lcovLines(String(r.data), join(dir, 'calc.erl'));
   };
 
-  it('lines and counts equal cover:analyse(calc, calls, line), also summed across a node restart', async () => {
+  it('lines and counts equal cover:analyse(calc, calls, line), summed across a node restart, and for a session spanning it', async () => {
     const first = await startNode(0);
     const port = Number(new URL(first.base).port);
     gw = await startGatewayProcess({
@@ -155,16 +155,30 @@ describe('interop: an Erlang node under cover, scraped as coveralls, against cov
     expect(summary.functions.available).to.equal(false);
     expect(summary.branches.available).to.equal(false);
 
-    // kill -9 the node (nothing runs after the last scrape), start a new one on the same port.
+    // A session that spans a node restart: it starts here, the node runs more, is scraped (as the
+    // interval would) and killed with -9, a new node starts on the same port and runs, the session ends.
+    const started = await gw.api.post('/test-started', { selector: { job: 'erl' } });
+    expect(started.status).to.equal(201);
+    await call(first.base, [60, 8]);
+    await scrape();
+    const oracle1End = await oracle(first.base);
     const exited = once(first.node.proc, 'exit');
     first.node.proc.kill('SIGKILL');
     await exited;
     const second = await startNode(port);
     expect(second.base).to.equal(first.base);
     await call(second.base, [-1, 2]);
-    await scrape();
-    const both = agreement(await ours(), sum(oracle1, await oracle(second.base)));
+    const finished = await gw.api.post('/test-finished', { session: started.data.session });
+    expect(finished.status).to.be.oneOf([200, 202]);
+    const oracle2 = await oracle(second.base);
+
+    const both = agreement(await ours(), sum(oracle1End, oracle2));
     console.log('    across a restart agreement (lines):', JSON.stringify(both));
+    const sessionOracle = sum(new Map([...oracle1End].map(([l, c]) => [l, c - (oracle1.get(l) ?? 0)])), oracle2);
+    const r = await gw.api.get(`/api/v1/coverage?session=${encodeURIComponent(started.data.session)}&format=lcov`, { responseType: 'text', transformResponse: (x) => x });
+    const session = agreement(lcovLines(String(r.data), join(dir, 'calc.erl')), sessionOracle);
+    console.log('    session spanning a restart agreement (lines):', JSON.stringify(session));
     expect(both).to.include({ hitMiss: 1, counts: 1, extra: 0 });
+    expect(session).to.include({ hitMiss: 1, counts: 1, extra: 0 });
   });
 });

@@ -360,6 +360,13 @@ describe('interop: a go build -cover service as a goc agent, against go tool cov
     const sessionAgreement = agreement(sessionOurs, sessionOracle);
     console.log('    session agreement (blocks):', JSON.stringify(sessionAgreement));
 
+    // A second session spans the restart below: it starts here, the first process runs more and exits.
+    const spanStart = join(dir, 'spanstart');
+    mkdirSync(spanStart);
+    await axios.post(`${s1.url}/oracle/dump?dir=${encodeURIComponent(spanStart)}`, undefined, { proxy: false });
+    const spanning = await gw.api.post('/test-started', { selector: { job: 'svc' } });
+    expect(spanning.status).to.equal(201);
+    await traffic(s1.url, ['/fib?n=5', '/greet?name=bob']);
     await scrape();
     const wholeOurs = await gatewayProfile('job=svc');
     await quit(s1);
@@ -388,6 +395,14 @@ describe('interop: a go build -cover service as a goc agent, against go tool cov
     const run2 = join(dir, 'cov2dump');
     mkdirSync(run2);
     await axios.post(`${s2.url}/oracle/dump?dir=${encodeURIComponent(run2)}`, undefined, { proxy: false });
+    const spanEnd = await gw.api.post('/test-finished', { session: spanning.data.session });
+    expect(spanEnd.status).to.be.oneOf([200, 202]);
+    const bStart = blocks(textfmt(spanStart));
+    const bRun1 = blocks(oracle1);
+    const bRun2 = blocks(textfmt(run2));
+    const spanOracle = new Map([...bRun1].map(([k, b]) => [k, { ...b, count: b.count - (bStart.get(k)?.count ?? 0) + (bRun2.get(k)?.count ?? 0) }]));
+    const spanAgreement = agreement(blocks(await gatewayProfile(`session=${encodeURIComponent(spanning.data.session)}`)), spanOracle);
+    console.log('    session spanning the restart agreement (blocks):', JSON.stringify(spanAgreement));
     const merged = join(dir, 'merged');
     mkdirSync(merged);
     go(['tool', 'covdata', 'merge', `-i=${run1},${run2}`, `-o=${merged}`]);
@@ -423,6 +438,7 @@ describe('interop: a go build -cover service as a goc agent, against go tool cov
     await quit(s2);
 
     expect(clearAgreement).to.include({ hitMiss: 1, counts: 1, extra: 0 });
+    expect(spanAgreement).to.include({ hitMiss: 1, counts: 1, extra: 0 });
     expect(wholeAgreement).to.include({ hitMiss: 1, counts: 1, extra: 0 });
     expect(sessionAgreement).to.include({ hitMiss: 1, counts: 1, extra: 0 });
     expect(restartAgreement).to.include({ hitMiss: 1, counts: 1, extra: 0 });

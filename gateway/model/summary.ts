@@ -137,3 +137,32 @@ export function ratio(t: Totals): number {
 export function isAvailable(t: Totals): boolean {
   return t.available !== false;
 }
+
+/**
+ * For renderers that count statements themselves (istanbul-reports' HTML):
+ * a copy of the map where each Go block is repeated numStmts times (same
+ * range, same count), so their statement totals are Go's statement-weighted
+ * figure. Lines are unchanged (same ranges, same counts); other files are
+ * passed through as they are.
+ */
+export function expandGoStatements(map: CoverageMapData): CoverageMapData {
+  const out: CoverageMapData = {};
+  for (const [path, data] of Object.entries(map)) {
+    if (!factsOf(data).go) {
+      out[path] = data;
+      continue;
+    }
+    const statementMap: FileCoverageData['statementMap'] = {};
+    const s: FileCoverageData['s'] = {};
+    let i = 0;
+    for (const [id, range] of Object.entries(data.statementMap)) {
+      for (let k = 0; k < (goStatements(range) ?? 1); k++) {
+        statementMap[i] = range;
+        s[i] = data.s[id] ?? 0;
+        i++;
+      }
+    }
+    out[path] = { ...data, statementMap, s };
+  }
+  return out;
+}

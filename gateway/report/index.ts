@@ -15,7 +15,7 @@ import libCoverage from 'istanbul-lib-coverage';
 import libReport from 'istanbul-lib-report';
 import reports from 'istanbul-reports';
 import { errors } from '../errors.ts';
-import { parseSelector, selectorToString, type Selector } from '../model/index.ts';
+import { expandGoStatements, parseSelector, selectorToString, type Selector } from '../model/index.ts';
 import type { CoverageQuery } from '../merge/index.ts';
 
 const TYPES: Record<string, string> = {
@@ -56,7 +56,8 @@ export function createReports(deps: ReportDeps) {
     const merged = deps.query.coverage(selector);
     const context = libReport.createContext({
       dir,
-      coverageMap: libCoverage.createCoverageMap(merged.map),
+      // Go files: statements weighted by numStmts, as every other covgate summary (model/summary.ts).
+      coverageMap: libCoverage.createCoverageMap(expandGoStatements(merged.map)),
       defaultSummarizer: 'nested',
     });
     reports.create('html', { subdir: '', skipEmpty: false } as never).execute(context);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { decodePayload, encodeCoverage } from '../../gateway/formats/index.ts';
-import { summarize, type CoverageMapData } from '../../gateway/model/index.ts';
+import libCoverage from 'istanbul-lib-coverage';
+import { expandGoStatements, summarize, type CoverageMapData } from '../../gateway/model/index.ts';
 
 const decode = async (body: string, format: string) => (await decodePayload(body, { declaredFormat: format as never, contentType: 'text/plain' })).coverage as CoverageMapData;
 
@@ -52,6 +53,14 @@ describe('model/summarize semantics and availability', () => {
     const json = JSON.parse(encodeCoverage(map, 'json-summary').body) as { total: { semantics: string; statements: { pct: number } } };
     expect(json.total.semantics).to.equal('istanbul');
     expect(json.total.statements.pct).to.equal(100);
+  });
+
+  it('expanding Go blocks by numStmts makes istanbul (the HTML report) count Go statements, lines unchanged', async () => {
+    const map = await decode('mode: count\nm/a.go:3.1,5.2 3 2\nm/a.go:6.1,7.2 1 0\nm/a.go:8.1,9.2 2 1\n', 'gocover');
+    const istanbul = libCoverage.createCoverageMap(expandGoStatements(map)).getCoverageSummary().toJSON();
+    const ours = summarize(map);
+    expect(istanbul.statements).to.include({ covered: ours.statements.covered, total: ours.statements.total });
+    expect(istanbul.lines).to.include({ covered: ours.lines.covered, total: ours.lines.total });
   });
 
   it('text-summary says n/a for a kind the format does not have', async () => {

@@ -256,7 +256,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     const apiCtx = { logger, version: VERSION, config: cfg, isReady: () => ready };
     const app = createApiApp(apiCtx, [
       statusRoutes({ ...apiCtx, reload }),
-      targetRoutes({ scrape, query }),
+      targetRoutes({ scrape, query, clearWindow: (ids, now) => store.clearWindow(ids, now), now: () => clock.now() }),
       coverageRoutes({ query }),
       pushIngestRoutes({ store, clock, bodyLimit: 256 * 1024 * 1024, onIngested: () => query.bump() }),
       sessionRoutes({ sessions }),

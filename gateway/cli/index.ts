@@ -60,6 +60,15 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     logger,
     scheduler: values['test.manual-scrapes'] ? createManualScheduler() : undefined,
   });
+  // Installed before start: a SIGHUP that arrives once "covgate listening" is
+  // logged but before start() returned must reload, not kill the process.
+  let started = false;
+  let reloadWhenStarted = false;
+  const reload = () => void gateway.reload().catch(() => undefined); // reload logs its own outcome
+  process.on('SIGHUP', () => {
+    if (started) reload();
+    else reloadWhenStarted = true;
+  });
   try {
     await gateway.start();
   } catch (err) {
@@ -67,9 +76,8 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     await gateway.stop().catch(() => undefined);
     return 1;
   }
-  process.on('SIGHUP', () => {
-    gateway.reload().catch(() => undefined); // reload logs its own outcome
-  });
+  started = true;
+  if (reloadWhenStarted) reload();
   await new Promise<void>((resolve) => {
     const onStop = (sig: string) => {
       logger.info({ signal: sig }, 'stopping');

@@ -83,3 +83,10 @@ export const LABEL_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 export function cloneGroups(groups: readonly TargetGroup[]): TargetGroup[] {
   return groups.map((g) => ({ source: g.source, labels: { ...g.labels }, targets: g.targets.map((t) => ({ ...t })) }));
 }
+
+/**
+ * Meta label the registry sets on goc registrations: the registration's
+ * generation, bumped whenever the agent registers again (a new process at the
+ * same address). The scraper uses it as the instance when the target sends none.
+ */
+export const REGISTRATION_GENERATION_LABEL = '__meta_registration_generation';

@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { COVERAGE_KINDS, ratio, type Summary } from '../model/index.ts';
+import { COVERAGE_KINDS, isAvailable, ratio, type Summary } from '../model/index.ts';
 import { PerFileCapTracker } from './per-file.ts';
 import { PUSH_RESULTS, SCRAPE_RESULTS, type GatewayMetrics, type MetricsOptions, type ScrapeFinishedEvent, type ServiceCoverage } from './types.ts';
 
@@ -32,7 +32,11 @@ function packageVersion(): string {
  *
  * An empty kind (0 of 0, e.g. a service without branches) has ratio 1, as
  * Istanbul shows 100% for it: "nothing to cover" is not a coverage drop, and
- * the value matches `pct/100` of the gateway's json-summary.
+ * the value matches `pct/100` of the gateway's json-summary. A kind the
+ * service's formats do not have at all (`available: false`: functions and
+ * branches of gocover, coveralls, LCOV without FN/BRDA) gets no series, never
+ * a made-up 0 or 1. Go services' statements are Go's statement-weighted
+ * figure (`go tool cover -func`), see model/summary.ts.
  */
 export function createMetrics(opts: MetricsOptions): GatewayMetrics {
   const registry = new Registry();
@@ -70,7 +74,7 @@ export function createMetrics(opts: MetricsOptions): GatewayMetrics {
     collect: refreshCoverage.run,
   });
   const coverageTotal = new Gauge({
-    name: 'covgate_coverage_total',
+    name: 'covgate_coverage_coverable',
     help: 'Number of coverable items (lines, statements, functions or branches) in the merged coverage of a service.',
     labelNames: ['job', 'service', 'kind'] as const,
     registers: [registry],
@@ -96,6 +100,7 @@ export function createMetrics(opts: MetricsOptions): GatewayMetrics {
     for (const s of sorted) {
       for (const kind of COVERAGE_KINDS) {
         const t = s.summary[kind];
+        if (!isAvailable(t)) continue;
         const labels = { job: s.job, service: s.service, kind };
         coverageRatio.set(labels, ratio(t));
         coverageCovered.set(labels, t.covered);
@@ -107,7 +112,7 @@ export function createMetrics(opts: MetricsOptions): GatewayMetrics {
         perFileDone.add(s.service);
         for (const file of capTracker.select(s.service, s.files, opts.perFileLimit)) {
           const fs = s.files.get(file)!;
-          for (const kind of COVERAGE_KINDS) fileRatio.set({ service: s.service, file, kind }, ratio(fs[kind]));
+          for (const kind of COVERAGE_KINDS) if (isAvailable(fs[kind])) fileRatio.set({ service: s.service, file, kind }, ratio(fs[kind]));
         }
       }
     }
@@ -293,7 +298,10 @@ export function createMetrics(opts: MetricsOptions): GatewayMetrics {
     },
 
     sessionFinished(service: string, summary: Summary): void {
-      for (const kind of COVERAGE_KINDS) lastSessionRatio.set({ service, kind }, ratio(summary[kind]));
+      for (const kind of COVERAGE_KINDS) {
+        if (isAvailable(summary[kind])) lastSessionRatio.set({ service, kind }, ratio(summary[kind]));
+        else lastSessionRatio.remove({ service, kind });
+      }
       lastSessionTimestamp.set({ service }, now() / 1000);
       sessionsTotal.inc({ service });
     },

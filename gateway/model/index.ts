@@ -6,6 +6,6 @@ export type { SplitCoverage } from './split.ts';
 export { addCounters, addCountersInto, subtractCounters, countersDecreased, continuesLifetime, addSnapshots, cloneCounters, isZero } from './counters.ts';
 export { CounterSet } from './counter-set.ts';
 export type { CounterSetData } from './counter-set.ts';
-export { summarize, summarizeFiles, ratio } from './summary.ts';
+export { summarize, summarizeFiles, ratio, isAvailable, expandGoStatements } from './summary.ts';
 export { parseSelector, matchesSelector, selectorToString, NON_LABEL_PARAMS } from './selector.ts';
 export type { Selector } from './selector.ts';

@@ -51,13 +51,24 @@ export interface Totals {
   covered: number;
   skipped: number;
   pct: number;
+  /** false when the formats of the coverage have no such kind (gocover's functions, coveralls' branches): not 0%, not 100%, unknown. */
+  available?: false;
 }
+
+/**
+ * How a summary counts: `istanbul` (Istanbul's lines/statements/functions/branches),
+ * `go-statements` (Go files: statements weighted by each block's numStmt, as
+ * `go tool cover -func`), `mixed` (both kinds of files in one summary).
+ */
+export type SummarySemantics = 'istanbul' | 'go-statements' | 'mixed';
 
 export interface Summary {
   lines: Totals;
   statements: Totals;
   functions: Totals;
   branches: Totals;
+  /** Always set by `summarize`; absent only in records stored before it existed. */
+  semantics?: SummarySemantics;
 }
 
 export const COVERAGE_KINDS = ['lines', 'statements', 'functions', 'branches'] as const;

@@ -2,6 +2,7 @@ import { gzipSync } from 'node:zlib';
 import type { UpstreamConfig } from '../config/types.ts';
 import { encodeCoverage } from '../formats/index.ts';
 import type { PushJob, PushRequest } from './types.ts';
+import type { Totals } from '../model/index.ts';
 
 /** Escapes what a header value cannot carry (non-ASCII, controls) as JSON \u escapes, so the value stays valid JSON. */
 function headerJson(value: unknown): string {
@@ -45,6 +46,8 @@ function covgateQuery(job: PushJob, url: string): Array<[string, string]> {
  *   makes a re-send replace rather than add).
  * gzip when `upstream.gzip`.
  */
+const pctOrNull = (t: Totals): number | null => (t.available === false ? null : t.pct);
+
 export function buildPushRequest(job: PushJob, upstream: UpstreamConfig, now: number): PushRequest {
   const encoded =
     upstream.format === 'covgate'
@@ -55,7 +58,14 @@ export function buildPushRequest(job: PushJob, upstream: UpstreamConfig, now: nu
     'X-Covgate-Session': headerText(job.sessionId),
     'X-Covgate-Labels': headerJson(job.labels),
     'X-Covgate-Build': headerJson(job.build ?? {}),
-    'X-Covgate-Summary': headerJson({ lines: s.lines.pct, statements: s.statements.pct, functions: s.functions.pct, branches: s.branches.pct }),
+    // A kind the formats do not have (available: false) is null, not a made-up 0 or 100.
+    'X-Covgate-Summary': headerJson({
+      lines: pctOrNull(s.lines),
+      statements: pctOrNull(s.statements),
+      functions: pctOrNull(s.functions),
+      branches: pctOrNull(s.branches),
+      semantics: s.semantics ?? 'istanbul',
+    }),
   };
   const query = upstream.format === 'covgate' ? covgateQuery(job, upstream.url) : [];
   if (upstream.gzip) {

@@ -3,7 +3,7 @@ import type { Cancel, Clock, Scheduler } from '../clock/index.ts';
 import { DURATION_HINT, formatDuration, parseDuration } from '../config/duration.ts';
 import type { Labels, RegistrationConfig } from '../config/types.ts';
 import type { DiscoveryManager } from '../discovery/manager.ts';
-import { LABEL_NAME_RE, silentLogger, type Discoverer, type DiscoveryLogger, type SendGroups, type TargetGroup } from '../discovery/types.ts';
+import { LABEL_NAME_RE, REGISTRATION_GENERATION_LABEL, silentLogger, type Discoverer, type DiscoveryLogger, type SendGroups, type TargetGroup } from '../discovery/types.ts';
 import { describeError, errors } from '../errors.ts';
 import type { KeyValue } from '../store/types.ts';
 import { createAllowlist, type Allowlist } from './allowlist.ts';
@@ -22,6 +22,13 @@ export interface Lease {
   renewedAt: number;
   /** Epoch ms; the lease is removed by the first sweep at or after it. */
   expiresAt: number;
+  /**
+   * goc registrations only: 1 at the first `POST /v1/cover/register`, +1 on
+   * every later one. goc agents register once per process start and never
+   * renew, so each registration is a new process at the same address: the
+   * scraper uses the generation as the instance (a new lifetime).
+   */
+  generation?: number;
 }
 
 /** What a client posts. Fields are checked at runtime: callers may pass parsed JSON as is. */
@@ -31,6 +38,8 @@ export interface RegisterRequest {
   labels?: unknown;
   /** A Prometheus duration ("60s"); default `registration.default_ttl`, at most `max_ttl`. */
   ttl?: unknown;
+  /** Set by the goc route: this registration is a (new) process start; bumps the lease's generation. */
+  newProcess?: boolean;
 }
 
 export interface RegisterResult {
@@ -95,6 +104,8 @@ export interface Registry {
   stop(): Promise<void>;
   register(req: RegisterRequest): Promise<RegisterResult>;
   deregister(id: string): Promise<Lease>;
+  /** Leases matching `pred` (a snapshot; callers deregister them one by one). */
+  find(pred: (lease: Lease) => boolean): Lease[];
   /** Removes the leases due at `clock.now()`, each after one final scrape; resolves with their ids. */
   expireDue(): Promise<string[]>;
   list(): Lease[];
@@ -127,6 +138,7 @@ export function leaseTarget(lease: Lease): Labels {
     // No path in the URL: the job's coverage_path (default /coverage) applies.
     ...(u.path === '' ? {} : { __coverage_path__: u.path }),
     [REGISTRATION_ID_LABEL]: lease.id,
+    ...(lease.generation !== undefined ? { [REGISTRATION_GENERATION_LABEL]: String(lease.generation) } : {}),
   };
 }
 
@@ -396,6 +408,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
           createdAt: prev?.createdAt ?? now,
           renewedAt: now,
           expiresAt: now + ttlMs,
+          ...(req.newProcess ? { generation: (prev?.generation ?? 0) + 1 } : prev?.generation !== undefined ? { generation: prev.generation } : {}),
         };
         await deps.kv.put(id, lease);
         leases.set(id, lease);
@@ -419,6 +432,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
     },
 
     expireDue,
+    find: (pred) => [...leases.values()].filter(pred),
     list: () => [...leases.values()].sort((a, b) => (a.job === b.job ? (a.id < b.id ? -1 : 1) : a.job < b.job ? -1 : 1)),
     get: (id) => leases.get(id),
     groups,

@@ -4,7 +4,7 @@ import ipaddr from 'ipaddr.js';
 import { formatDuration } from '../config/duration.ts';
 import type { RegistrationConfig } from '../config/types.ts';
 import { errors } from '../errors.ts';
-import { readJsonObject } from '../api/body.ts';
+import { readBody, readJsonObject } from '../api/body.ts';
 import type { Registry } from './registry.ts';
 
 export interface RegistryRoutesDeps {
@@ -58,11 +58,54 @@ export function registryRoutes(deps: RegistryRoutesDeps) {
       const name = queryParam(ctx, 'name');
       const address = queryParam(ctx, 'address');
       const ttl = typeof ctx.query.ttl === 'string' && ctx.query.ttl !== '' ? ctx.query.ttl : formatDuration(cfg.max_ttl);
-      const r = await deps.registry.register({ job: name, url: gocTargetUrl(address, ctx), labels: { service: name }, ttl });
+      // goc agents register once per process start: every call is a new process (a new lifetime), see Lease.generation.
+      const r = await deps.registry.register({ job: name, url: gocTargetUrl(address, ctx), labels: { service: name }, ttl, newProcess: true });
       ctx.status = 200;
       ctx.body = { result: 'success', id: r.id, expiresAt: new Date(r.expiresAt).toISOString() };
     });
+
+    // goc's `goc remove` (qiniu/goc pkg/cover/server.go removeServices): a ProfileParam
+    // {"service":[...],"address":[...]} as JSON or form/query; both at once is refused,
+    // neither removes every goc registration. Unknown names are skipped (goc binds it with force).
+    router.post('/v1/cover/remove', async (ctx) => {
+      const body: Record<string, unknown> = ctx.is('application/x-www-form-urlencoded')
+        ? formList(new URLSearchParams((await readBody(ctx, BODY_LIMIT)).toString('utf8')))
+        : await readJsonObject(ctx, BODY_LIMIT);
+      const services = [...stringList(ctx.query.service, 'service'), ...stringList(body.service, 'service')];
+      const addresses = [...stringList(ctx.query.address, 'address'), ...stringList(body.address, 'address')];
+      if (services.length > 0 && addresses.length > 0) {
+        throw errors.badData("use 'service' or 'address', not both (as goc: the combination is ambiguous)");
+      }
+      const origins = new Set(addresses.map((a) => gocOrigin(a, ctx)));
+      const goc = deps.registry.find((l) => l.generation !== undefined);
+      const chosen =
+        services.length > 0 ? goc.filter((l) => services.includes(l.job)) : addresses.length > 0 ? goc.filter((l) => origins.has(new URL(l.url).origin)) : goc;
+      const lines: string[] = [];
+      for (const lease of chosen) {
+        await deps.registry.deregister(lease.id); // after one final scrape, as every deregistration
+        lines.push(`Register service ${new URL(lease.url).origin} removed from the center.`);
+      }
+      ctx.status = 200;
+      ctx.type = 'text/plain';
+      ctx.body = lines.join('');
+    });
   };
+}
+
+function formList(params: URLSearchParams): Record<string, unknown> {
+  return { service: params.getAll('service'), address: params.getAll('address') };
+}
+
+function stringList(v: unknown, name: string): string[] {
+  if (v === undefined || v === null) return [];
+  const list = Array.isArray(v) ? v : [v];
+  for (const x of list) if (typeof x !== 'string' || x.trim() === '') throw errors.badData(`${name} must be a string or a list of non-empty strings, got ${JSON.stringify(v)}`);
+  return (list as string[]).map((x) => x.trim());
+}
+
+/** The origin (`http://host:port`) of a goc agent address, as registrations store it. */
+function gocOrigin(address: string, ctx: Context): string {
+  return new URL(gocTargetUrl(address, ctx)).origin;
 }
 
 function refuseWhenDisabled(cfg: RegistrationConfig): void {

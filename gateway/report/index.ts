@@ -24,7 +24,7 @@ import libCoverage from 'istanbul-lib-coverage';
 import libReport from 'istanbul-lib-report';
 import reports from 'istanbul-reports';
 import { errors } from '../errors.ts';
-import { parseSelector, selectorToString, type Selector } from '../model/index.ts';
+import { expandGoStatements, parseSelector, selectorToString, type Selector } from '../model/index.ts';
 import type { CoverageQuery } from '../merge/index.ts';
 
 const TYPES: Record<string, string> = {
@@ -171,7 +171,8 @@ export function createReports(deps: ReportDeps) {
     }
     const context = libReport.createContext({
       dir,
-      coverageMap: libCoverage.createCoverageMap(safeMap as never),
+      // Go files: statements weighted by numStmts, as every other covgate summary (model/summary.ts).
+      coverageMap: libCoverage.createCoverageMap(expandGoStatements(safeMap as never) as never),
       defaultSummarizer: 'nested',
       sourceFinder: (safe: string) => {
         const o = originals.get(safe);

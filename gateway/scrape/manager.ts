@@ -12,8 +12,9 @@ export interface ScrapeManagerOptions extends PoolDeps {
 /**
  * Owns the scrape pools. `applyConfig` keeps pools whose config did not
  * change (with their targets' health and ETags); `sync` hands every pool its
- * full target set. `scrape()` scrapes now and resolves when every selected
- * scrape finished (success or failure); it never rejects.
+ * full target set. `scrape()` scrapes now (each selected target's scrape
+ * begins after the call; never one already in flight) and resolves when every
+ * selected scrape finished (success or failure); it never rejects.
  */
 export interface ScrapeManager {
   applyConfig(configs: ScrapeConfig[]): void;
@@ -71,7 +72,7 @@ export function createScrapeManager(opts: ScrapeManagerOptions): ScrapeManager {
     async scrape(filter) {
       const work: Promise<ScrapeResult>[] = [];
       for (const pool of pools.values()) {
-        for (const t of pool.targets.values()) if (!filter || filter(t)) work.push(pool.scrapeTarget(t));
+        for (const t of pool.targets.values()) if (!filter || filter(t)) work.push(pool.scrapeTarget(t, 'fresh'));
       }
       return Promise.all(work);
     },

@@ -3,7 +3,7 @@ import { targetsFromGroup, targetId, scrapeOffset } from '../discovery/target.ts
 import type { TargetGroup } from '../discovery/types.ts';
 import type { Cancel, Scheduler } from '../clock/index.ts';
 import { ScrapeTarget, type ScrapeTargetDeps } from './target.ts';
-import type { DroppedTargetInfo, ScrapeObserver } from './types.ts';
+import type { DroppedTargetInfo, ScrapeObserver, ScrapeResult } from './types.ts';
 
 export interface PoolDeps extends ScrapeTargetDeps {
   scheduler: Scheduler;
@@ -23,6 +23,7 @@ export class ScrapePool {
   readonly targets = new Map<string, ScrapeTarget>();
   dropped: DroppedTargetInfo[] = [];
   private readonly loops = new Map<string, Cancel>();
+  private readonly observed = new WeakSet<ScrapeResult>();
   private running = false;
 
   constructor(
@@ -67,6 +68,7 @@ export class ScrapePool {
         const id = this.idOf(r.labels, r.url);
         if (next.has(id)) continue; // the same target from two groups is scraped once
         const existing = this.targets.get(id);
+        if (existing && existing.url === r.url) existing.discoveredLabels = r.discoveredLabels;
         next.set(
           id,
           existing && existing.url === r.url
@@ -94,15 +96,20 @@ export class ScrapePool {
     const offset = scrapeOffset(t.id, t.intervalMs, this.deps.seed);
     const wait = (((offset - (now % t.intervalMs)) % t.intervalMs) + t.intervalMs) % t.intervalMs;
     const cancel = this.deps.scheduler.every(t.intervalMs, wait, () => {
-      void this.scrapeTarget(t);
+      void this.scrapeTarget(t, 'join');
     });
     this.loops.set(t.id, cancel);
   }
 
-  async scrapeTarget(t: ScrapeTarget) {
-    const r = await t.scrape();
-    this.deps.observer.scrapeFinished(r);
-    if (r.restarted) this.deps.observer.targetRestarted(r.job, r.instance);
+  /** 'fresh' (explicit scrapes) waits for a scrape begun after the call; 'join' (the interval loop) may share one in flight. */
+  async scrapeTarget(t: ScrapeTarget, mode: 'fresh' | 'join' = 'fresh') {
+    const r = await t.scrape(mode);
+    // Callers sharing one scrape get the same result object: count the scrape once.
+    if (!this.observed.has(r)) {
+      this.observed.add(r);
+      this.deps.observer.scrapeFinished(r);
+      if (r.restarted) this.deps.observer.targetRestarted(r.job, r.instance);
+    }
     return r;
   }
 

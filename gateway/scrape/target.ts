@@ -1,6 +1,7 @@
 import type { AxiosInstance } from 'axios';
 import { CovgateError, describeError, errors, isCovgateError } from '../errors.ts';
 import type { Labels, ScrapeConfig } from '../config/types.ts';
+import { REGISTRATION_GENERATION_LABEL } from '../discovery/types.ts';
 import { decodePayload } from '../formats/index.ts';
 import { STRUCTURE_UNKNOWN, toAppendInput } from '../ingest/index.ts';
 import type { Clock } from '../clock/index.ts';
@@ -74,12 +75,22 @@ export function scrubbed(err: unknown, res: { headers: Record<string, string | u
   return errors.badCoverage(msg, { cause: err });
 }
 
+/** goc agents' endpoints (qiniu/goc pkg/cover agent): the profile we scrape and the counter reset. */
+const GOC_PROFILE_PATH = '/v1/cover/profile';
+const GOC_CLEAR_PATH = '/v1/cover/clear';
+
 const isLoopbackHost = (host: string) => /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]|::1)$/i.test(host);
 
 /**
  * One scrape target: its identity, its health, and `scrape()`. A failed
  * scrape changes health and lastError only; the last good snapshot stays in
- * the store. Concurrent calls to `scrape()` share one request.
+ * the store.
+ *
+ * `scrape('fresh')` (every explicit scrape: API, sessions, deregistration)
+ * resolves with a scrape that *began after the call*: when one is in flight it
+ * waits for it and then runs one more; explicit calls arriving while that
+ * follow-up is queued share it. `scrape('join')` (the interval loop) may share
+ * the scrape in flight.
  */
 export class ScrapeTarget {
   health: Health = 'unknown';
@@ -91,11 +102,14 @@ export class ScrapeTarget {
   private etag: string | undefined;
   private structureId: string | undefined;
   private inflight: Promise<ScrapeResult> | undefined;
+  /** The follow-up scrape queued behind `inflight` for explicit callers (not begun yet). */
+  private queued: Promise<ScrapeResult> | undefined;
 
   constructor(
     readonly id: string,
     readonly labels: Labels,
-    readonly discoveredLabels: Labels,
+    /** Updated by the pool when discovery sends new meta labels for the same target (e.g. a goc re-registration). */
+    public discoveredLabels: Labels,
     readonly url: string,
     public config: ScrapeConfig,
     readonly source: 'discovered' | 'registered',
@@ -136,14 +150,30 @@ export class ScrapeTarget {
     };
   }
 
-  /** Scrapes now (bounded by the gateway-wide limit). Never rejects. */
-  scrape(): Promise<ScrapeResult> {
-    if (!this.inflight) {
-      this.inflight = this.deps.limit(() => this.run()).finally(() => {
-        this.inflight = undefined;
+  /**
+   * Scrapes (bounded by the gateway-wide limit). Never rejects. 'fresh' waits
+   * for a scrape that begins after this call; 'join' may share the one in flight.
+   */
+  scrape(mode: 'fresh' | 'join' = 'fresh'): Promise<ScrapeResult> {
+    if (!this.inflight) return this.begin();
+    if (mode === 'join') return this.inflight;
+    if (!this.queued) {
+      const queued = this.inflight.then(() => {
+        this.queued = undefined;
+        // A scrape the interval loop began meanwhile also began after every queued call.
+        return this.inflight ?? this.begin();
       });
+      this.queued = queued;
     }
-    return this.inflight;
+    return this.queued;
+  }
+
+  private begin(): Promise<ScrapeResult> {
+    const p: Promise<ScrapeResult> = this.deps.limit(() => this.run()).finally(() => {
+      if (this.inflight === p) this.inflight = undefined;
+    });
+    this.inflight = p;
+    return p;
   }
 
   private async loadSource(url: string): Promise<string | undefined> {
@@ -203,6 +233,9 @@ export class ScrapeTarget {
     } catch (err) {
       throw scrubbed(err, res);
     }
+    // A goc agent sends no instance; its registration generation tells its process runs apart.
+    const generation = this.discoveredLabels[REGISTRATION_GENERATION_LABEL];
+    if (!decoded.instance && generation) decoded.instance = `registration-generation-${generation}`;
     let input;
     try {
       input = toAppendInput(decoded, { id: this.id, job: this.job, labels: this.labels, url: this.url }, deps.store);
@@ -223,10 +256,19 @@ export class ScrapeTarget {
     return { outcome: 'success', bytes: res.body.length, restarted: appended.restarted, newLifetime: appended.newLifetime };
   }
 
-  /** POST <coverage_path>/reset on the target (optional endpoint of the exporter protocol). */
+  /** Whether the target is a goc agent (gocover at goc's /v1/cover/profile). */
+  get isGoc(): boolean {
+    return new URL(this.url).pathname.replace(/\/$/, '') === GOC_PROFILE_PATH && (this.config.format === 'gocover' || this.config.format === 'auto');
+  }
+
+  /**
+   * Resets the target's counters: POST <coverage_path>/reset (optional endpoint
+   * of the exporter protocol), or goc's POST /v1/cover/clear for goc agents.
+   */
   async reset(): Promise<void> {
     const u = new URL(this.url);
-    u.pathname = `${u.pathname.replace(/\/$/, '')}/reset`;
+    u.search = '';
+    u.pathname = this.isGoc ? GOC_CLEAR_PATH : `${u.pathname.replace(/\/$/, '')}/reset`;
     await this.http.post(u.toString(), undefined, {
       timeout: this.timeoutMs,
       validateStatus: (s) => s >= 200 && s < 300,

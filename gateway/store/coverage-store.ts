@@ -37,6 +37,11 @@ interface TargetRecord extends StoredTarget {
   current?: string;
 }
 
+/** A lifetime begun before the target's window (POST /api/v1/clear) is history, not part of the window. */
+function beforeWindow(target: StoredTarget | undefined, lt: LiveLifetime): boolean {
+  return target?.windowStart !== undefined && lt.meta.firstSeen < target.windowStart;
+}
+
 /**
  * LevelDB-backed coverage store (see CoverageStore for the contract).
  * Memory holds the structures, the newest snapshot of each lifetime and the
@@ -96,7 +101,9 @@ export function createCoverageStore(db: Db): CoverageStore {
   function chooseLifetime(input: AppendInput, now: number): { id: string; prev?: LiveLifetime; isNew: boolean } {
     const byId = lifetimes.get(input.target.id);
     const all = byId ? [...byId.values()] : [];
-    const continues = (lt: LiveLifetime) => input.counters === 'delta' || continuesLifetime(lt.latest, input.snapshot);
+    const target = targets.get(input.target.id);
+    // After a clear, the first snapshot always opens a lifetime of the new window.
+    const continues = (lt: LiveLifetime) => !beforeWindow(target, lt) && (input.counters === 'delta' || continuesLifetime(lt.latest, input.snapshot));
     if (input.instance) {
       // Segments of one instance: "i:<instance>", "i:<instance>#2" after a counter reset.
       const segs = all.filter((lt) => lt.meta.instance === input.instance).sort((a, b) => a.meta.firstSeen - b.meta.firstSeen);
@@ -115,7 +122,9 @@ export function createCoverageStore(db: Db): CoverageStore {
     if (!opened) throw new Error('store is not open');
     const tid = input.target.id;
     const { id: lifetimeId, prev, isNew } = chooseLifetime(input, now);
-    const hadLifetimes = (lifetimes.get(tid)?.size ?? 0) > 0;
+    const oldTarget = targets.get(tid);
+    // A new lifetime right after a clear is the new window, not a restart.
+    const hadLifetimes = [...(lifetimes.get(tid)?.values() ?? [])].some((lt) => !beforeWindow(oldTarget, lt));
 
     // Counters only grow within a lifetime: a file missing from this read keeps its last counters.
     const cumulative: Snapshot =
@@ -133,7 +142,6 @@ export function createCoverageStore(db: Db): CoverageStore {
     if (input.envelope && !envelopes.has(input.envelope.id)) {
       ops.push({ type: 'put', sublevel: envelopesDb, key: input.envelope.id, value: input.envelope.files });
     }
-    const oldTarget = targets.get(tid);
     const target: TargetRecord = {
       id: tid,
       job: input.target.job,
@@ -142,6 +150,7 @@ export function createCoverageStore(db: Db): CoverageStore {
       firstSeen: oldTarget?.firstSeen ?? now,
       lastSeen: now,
       current: lifetimeId,
+      ...(oldTarget?.windowStart !== undefined ? { windowStart: oldTarget.windowStart } : {}),
     };
     ops.push({ type: 'put', sublevel: targetsDb, key: enc(tid), value: target });
 
@@ -190,9 +199,11 @@ export function createCoverageStore(db: Db): CoverageStore {
     const cached = totals.get(targetId);
     if (cached && cached.version === version) return cached.set;
     const set = new CounterSet();
-    const archive = archives.get(targetId);
+    const target = targets.get(targetId);
+    // The archive holds lifetimes folded by retention; after a clear they are history.
+    const archive = target?.windowStart === undefined ? archives.get(targetId) : undefined;
     if (archive) set.addSet(archive);
-    for (const lt of lifetimes.get(targetId)?.values() ?? []) set.addSnapshot(lt.latest);
+    for (const lt of lifetimes.get(targetId)?.values() ?? []) if (!beforeWindow(target, lt)) set.addSnapshot(lt.latest);
     totals.set(targetId, { version, set });
     return set;
   }
@@ -243,6 +254,30 @@ export function createCoverageStore(db: Db): CoverageStore {
     return result;
   }
 
+  async function clearWindow(targetIds: Iterable<string>, now: number): Promise<string[]> {
+    const run = queue.then(async () => {
+      const done: string[] = [];
+      const ops: BatchOp[] = [];
+      const next: TargetRecord[] = [];
+      for (const tid of targetIds) {
+        const t = targets.get(tid);
+        if (!t) continue;
+        const record: TargetRecord = { ...t, windowStart: now };
+        next.push(record);
+        ops.push({ type: 'put', sublevel: targetsDb, key: enc(tid), value: record });
+      }
+      if (ops.length > 0) await db.batch(ops as never);
+      for (const r of next) {
+        targets.set(r.id, r);
+        bump(r.id);
+        done.push(r.id);
+      }
+      return done;
+    });
+    queue = run.catch(() => undefined);
+    return run;
+  }
+
   function sublevel<V>(name: string): KeyValue<V> {
     const s = sub<V>(`x-${name}`);
     return {
@@ -274,6 +309,7 @@ export function createCoverageStore(db: Db): CoverageStore {
       return rest;
     },
     lifetimes: (targetId) => [...(lifetimes.get(targetId)?.values() ?? [])].map((lt) => lt.meta),
+    clearWindow,
     counterSet(select) {
       const set = new CounterSet();
       for (const id of selectIds(select)) set.addSet(targetTotal(id));

@@ -9,6 +9,12 @@ export interface StoredTarget {
   url?: string;
   firstSeen: number;
   lastSeen: number;
+  /**
+   * Epoch ms of the last `POST /api/v1/clear` of the target: its window (what a
+   * target-label query sums) holds only lifetimes begun since; earlier ones
+   * stay in the store for sessions and history.
+   */
+  windowStart?: number;
 }
 
 /** One process lifetime of a target (an `instance`, or a run between counter resets). */
@@ -79,7 +85,13 @@ export interface CoverageStore {
   targets(): StoredTarget[];
   target(id: string): StoredTarget | undefined;
   lifetimes(targetId: string): Lifetime[];
-  /** Sum of everything ever scraped from the targets matching `selector` (or the given ids). */
+  /**
+   * Starts a new window for the targets (after their counters were reset):
+   * lifetimes begun before `now` leave their window sum but stay in the store
+   * (sessions, lifetimeSnapshots). Resolves with the ids it knew.
+   */
+  clearWindow(targetIds: Iterable<string>, now: number): Promise<string[]>;
+  /** Sum of the targets' window (everything scraped since their last clear, else ever) matching `selector` (or the given ids). */
   counterSet(select: Selector | { ids: string[] }): CounterSet;
   /** Newest snapshot of each lifetime of the given targets. */
   lifetimeSnapshots(targetIds: Iterable<string>): LifetimeSnapshots;

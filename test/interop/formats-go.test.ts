@@ -2,13 +2,14 @@
  * Interop with the Go toolchain: a real `go test -coverprofile` (count mode,
  * two packages) is decoded, re-encoded as gocover, and `go tool cover -func`
  * must accept our output and report the same per-function and total numbers.
- * Debian package: golang-go.
+ * Debian package: golang-1.23-go (bookworm-backports).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { decodePayload, encodeCoverage } from '../../gateway/formats/index.ts';
+import { summarize } from '../../gateway/model/index.ts';
 import { requireTools, run } from './formats-tools.ts';
 
 const FILES: Record<string, string> = {
@@ -72,11 +73,14 @@ func TestDiscount(t *testing.T) {
 `,
 };
 
+/** Tests use Go 1.23 from bookworm-backports by path, never whatever `go` is on PATH. */
+const GO = '/usr/lib/go-1.23/bin/go';
+
 describe('interop: Go coverprofile (go test / go tool cover)', function () {
   let dir: string;
   let env: NodeJS.ProcessEnv;
   before(function () {
-    requireTools(this, ['go'], 'golang-go');
+    requireTools(this, [GO], 'golang-1.23-go');
     dir = mkdtempSync(join(tmpdir(), 'covgate-go-'));
     for (const [name, text] of Object.entries(FILES)) {
       mkdirSync(join(dir, name, '..'), { recursive: true });
@@ -93,7 +97,7 @@ describe('interop: Go coverprofile (go test / go tool cover)', function () {
   });
 
   it('decodes a real count-mode profile and go tool cover -func reads our re-encoded one identically', async () => {
-    run('go', ['test', '-covermode=count', '-coverprofile=cover.out', './...'], { cwd: dir, env });
+    run(GO, ['test', '-covermode=count', '-coverprofile=cover.out', './...'], { cwd: dir, env });
     const original = readFileSync(join(dir, 'cover.out'), 'utf8');
     const decoded = await decodePayload(original, { declaredFormat: 'auto', contentType: 'text/plain' });
     expect(decoded.format).to.equal('gocover');
@@ -111,9 +115,20 @@ describe('interop: Go coverprofile (go test / go tool cover)', function () {
 
     const ours = encodeCoverage(map, 'gocover').body;
     writeFileSync(join(dir, 'ours.out'), ours);
-    const want = run('go', ['tool', 'cover', '-func=cover.out'], { cwd: dir, env });
-    const got = run('go', ['tool', 'cover', '-func=ours.out'], { cwd: dir, env });
+    const want = run(GO, ['tool', 'cover', '-func=cover.out'], { cwd: dir, env });
+    const got = run(GO, ['tool', 'cover', '-func=ours.out'], { cwd: dir, env });
     expect(got).to.equal(want);
     expect(got).to.match(/total:\s+\(statements\)\s+\d+\.\d%/);
+
+    // covgate's own summary uses Go's statement weighting: its statements figure is go tool cover -func's total.
+    const goTotal = Number(/total:\s+\(statements\)\s+(\d+\.\d)%/.exec(want)![1]);
+    const summary = summarize(map);
+    expect(summary.semantics).to.equal('go-statements');
+    expect(((100 * summary.statements.covered) / summary.statements.total).toFixed(1)).to.equal(goTotal.toFixed(1));
+    expect(summary.functions.available).to.equal(false);
+    expect(summary.branches.available).to.equal(false);
+    const json = JSON.parse(encodeCoverage(map, 'json-summary').body) as { total: { statements: { covered: number; total: number }; semantics: string } };
+    expect(json.total.semantics).to.equal('go-statements');
+    expect(json.total.statements).to.include({ covered: summary.statements.covered, total: summary.statements.total });
   });
 });

@@ -79,7 +79,7 @@ describe('createMetrics', () => {
       expect(valueOf(e, 'covgate_coverage_ratio', { service: 'orders', kind: 'functions' })).to.equal(0.75);
       expect(valueOf(e, 'covgate_coverage_ratio', { service: 'orders', kind: 'branches' })).to.equal(0.125);
       expect(valueOf(e, 'covgate_coverage_covered', { service: 'orders', kind: 'lines' })).to.equal(30);
-      expect(valueOf(e, 'covgate_coverage_total', { service: 'orders', kind: 'lines' })).to.equal(40);
+      expect(valueOf(e, 'covgate_coverage_coverable', { service: 'orders', kind: 'lines' })).to.equal(40);
       expect(seriesOf(e, 'covgate_coverage_ratio')).to.have.length(4);
     });
 
@@ -89,7 +89,7 @@ describe('createMetrics', () => {
       const e = await r.scrape();
       for (const kind of ['lines', 'statements', 'functions', 'branches']) {
         expect(valueOf(e, 'covgate_coverage_ratio', { kind })).to.equal(1);
-        expect(valueOf(e, 'covgate_coverage_total', { kind })).to.equal(0);
+        expect(valueOf(e, 'covgate_coverage_coverable', { kind })).to.equal(0);
       }
     });
 
@@ -102,7 +102,7 @@ describe('createMetrics', () => {
       expect(seriesOf(await r.scrape(), 'covgate_coverage_ratio')).to.have.length(8);
       r.coverage.list = [{ job: 'j', service: 'b', summary: summary([3, 4]) }];
       const e = await r.scrape();
-      for (const name of ['covgate_coverage_ratio', 'covgate_coverage_covered', 'covgate_coverage_total']) {
+      for (const name of ['covgate_coverage_ratio', 'covgate_coverage_covered', 'covgate_coverage_coverable']) {
         expect(seriesOf(e, name).map((s) => s.labels.service)).to.deep.equal(['b', 'b', 'b', 'b']);
       }
       expect(valueOf(e, 'covgate_coverage_ratio', { service: 'b', kind: 'lines' })).to.equal(0.75);
@@ -398,7 +398,7 @@ describe('createMetrics', () => {
       const contract: Record<string, string> = {
         covgate_coverage_ratio: 'gauge',
         covgate_coverage_covered: 'gauge',
-        covgate_coverage_total: 'gauge',
+        covgate_coverage_coverable: 'gauge',
         covgate_target_up: 'gauge',
         covgate_scrape_duration_seconds: 'gauge',
         covgate_scrape_body_bytes: 'gauge',

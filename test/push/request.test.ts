@@ -50,7 +50,7 @@ describe('push request bodies and headers', () => {
       'x-covgate-session': 'run-1',
       'x-covgate-labels': '{"service":"orders","test_type":"AT"}',
       'x-covgate-build': '{"version":"1.4.2","commit":"abc123"}',
-      'x-covgate-summary': '{"lines":66.66,"statements":66.66,"functions":100,"branches":100}',
+      'x-covgate-summary': '{"lines":66.66,"statements":66.66,"functions":100,"branches":100,"semantics":"istanbul"}',
       authorization: 'Bearer s3cret',
       'x-team': 'qa',
     });

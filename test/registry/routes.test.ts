@@ -150,6 +150,39 @@ describe('registry/registryRoutes', () => {
       expect(h.registry.list()[0]!.ttlMs).to.equal(300_000);
     });
 
+    it('counts registrations as process generations, published as a meta label (a new process at the same address)', async () => {
+      await call('POST', '/v1/cover/register?name=svc&address=127.0.0.1:7777');
+      expect(h.registry.groups('svc')[0]!.targets[0]).to.include({ __meta_registration_generation: '1' });
+      await call('POST', '/v1/cover/register?name=svc&address=127.0.0.1:7777');
+      expect(h.registry.list()).to.have.length(1);
+      expect(h.registry.list()[0]!.generation).to.equal(2);
+      expect(h.registry.groups('svc')[0]!.targets[0]).to.include({ __meta_registration_generation: '2' });
+      // Leases of the covgate API have no generation: their exporters send an instance.
+      await call('POST', '/api/v1/targets', { job: 'orders', url: 'http://127.0.0.1:8081' });
+      expect(h.registry.groups('orders')[0]!.targets[0]).not.to.have.property('__meta_registration_generation');
+    });
+
+    it("POST /v1/cover/remove deregisters by service or address as goc's server does, and refuses both at once", async () => {
+      await call('POST', '/v1/cover/register?name=a&address=127.0.0.1:7001');
+      await call('POST', '/v1/cover/register?name=b&address=127.0.0.1:7002');
+      await call('POST', '/v1/cover/register?name=c&address=127.0.0.1:7003');
+      await call('POST', '/api/v1/targets', { job: 'orders', url: 'http://127.0.0.1:8081' });
+      const post = async (path: string, body?: unknown, type = 'application/json') => {
+        const res = await fetch(base + path, { method: 'POST', headers: { 'content-type': type }, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+        return { status: res.status, text: await res.text() };
+      };
+      const both = await post('/v1/cover/remove', { service: ['a'], address: ['http://127.0.0.1:7002'] });
+      expect(both.status).to.equal(400);
+      const byService = await post('/v1/cover/remove', { service: ['a', 'nosuch'] });
+      expect(byService).to.deep.equal({ status: 200, text: 'Register service http://127.0.0.1:7001 removed from the center.' });
+      const byAddress = await post('/v1/cover/remove', 'address=http%3A%2F%2F127.0.0.1%3A7002', 'application/x-www-form-urlencoded');
+      expect(byAddress.status).to.equal(200);
+      expect(h.registry.list().map((l) => l.job).sort()).to.deep.equal(['c', 'orders']);
+      // Neither: every goc registration goes, covgate API leases stay.
+      expect((await post('/v1/cover/remove')).status).to.equal(200);
+      expect(h.registry.list().map((l) => l.job)).to.deep.equal(['orders']);
+    });
+
     it("uses the caller's address when the agent sends only a port", async () => {
       const r = await call('POST', '/v1/cover/register?name=svc&address=http://:7777');
       expect(r.status).to.equal(200);

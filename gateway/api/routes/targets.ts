@@ -8,6 +8,9 @@ import { readJsonObject } from '../body.ts';
 export interface TargetsDeps {
   scrape: ScrapeManager;
   query: CoverageQuery;
+  /** Starts the cleared targets' new window in the store (CoverageStore.clearWindow). */
+  clearWindow?: (targetIds: string[], now: number) => Promise<unknown>;
+  now?: () => number;
 }
 
 const pct = (covered: number, total: number) => (total === 0 ? 100 : Math.round((covered / total) * 10000) / 100);
@@ -48,6 +51,36 @@ export function targetRoutes(deps: TargetsDeps) {
             });
       const droppedTargets = state === 'active' ? [] : deps.scrape.dropped().map((d) => ({ discoveredLabels: d.discoveredLabels, scrapePool: d.job }));
       ctx.body = { status: 'success', data: { activeTargets, droppedTargets } };
+    });
+
+    // POST /api/v1/clear: like `goc clear`. Scrapes the selected targets once
+    // more (what ran before the clear stays in sessions and history), resets
+    // their counters (<coverage_path>/reset, or goc's /v1/cover/clear), then
+    // starts a new window: a target-label query shows only coverage since.
+    // A target whose reset failed keeps its window and is reported.
+    router.post('/api/v1/clear', async (ctx) => {
+      const selector = { ...parseSelector(ctx.query as Record<string, unknown>), ...parseSelector(await readJsonObject(ctx)) };
+      const selected = deps.scrape.targets().filter((t) => targetMatches(t, selector));
+      if (selected.length === 0) throw errors.notFound(`no target matches the selector ${JSON.stringify(selector)}`);
+      const ids = new Set(selected.map((t) => t.id));
+      await deps.scrape.scrape((t) => ids.has(t.id));
+      const results = await Promise.all(
+        selected.map(async (t) => {
+          try {
+            await t.reset();
+            return { id: t.id, job: t.job, instance: t.instance, scrapeUrl: t.url, cleared: true, error: '' };
+          } catch (err) {
+            return { id: t.id, job: t.job, instance: t.instance, scrapeUrl: t.url, cleared: false, error: `reset failed: ${(err as Error).message}` };
+          }
+        }),
+      );
+      const cleared = results.filter((r) => r.cleared).map((r) => r.id);
+      if (cleared.length > 0) await deps.clearWindow?.(cleared, (deps.now ?? Date.now)());
+      ctx.status = cleared.length === 0 ? 502 : 200;
+      ctx.body =
+        cleared.length === 0
+          ? { status: 'error', errorType: 'unavailable', error: results.map((r) => `${r.scrapeUrl}: ${r.error}`).join('; '), data: { results } }
+          : { status: 'success', data: { results } };
     });
 
     router.post('/api/v1/scrape', async (ctx) => {

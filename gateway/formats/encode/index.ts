@@ -10,6 +10,7 @@ import type { Encoded, OutputFormat } from '../types.ts';
 import { ENVELOPE_CONTENT_TYPE } from '../envelope.ts';
 import { encodeGoCover } from './gocover.ts';
 import { renderReport } from './report.ts';
+import { renderJsonSummary, renderTextSummary } from './summary.ts';
 
 export interface EncodeOptions {
   /**
@@ -125,8 +126,8 @@ export function encodeCoverage(map: CoverageMapData, format: OutputFormat, opts:
       return { contentType, body: text };
     }
     case 'json-summary':
-      return { contentType, body: renderReport(map, 'json-summary') };
+      return { contentType, body: renderJsonSummary(map) };
     case 'text-summary':
-      return { contentType, body: renderReport(map, 'text-summary') };
+      return { contentType, body: renderTextSummary(map) };
   }
 }

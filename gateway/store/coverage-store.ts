@@ -96,7 +96,10 @@ export function createCoverageStore(db: Db): CoverageStore {
   function chooseLifetime(input: AppendInput, now: number): { id: string; prev?: LiveLifetime; isNew: boolean } {
     const byId = lifetimes.get(input.target.id);
     const all = byId ? [...byId.values()] : [];
-    const continues = (lt: LiveLifetime) => input.counters === 'delta' || continuesLifetime(lt.latest, input.snapshot);
+    // Within one instance only counters going down (same structure) end a lifetime; see continuesLifetime.
+    const continues = (lt: LiveLifetime) =>
+      input.counters === 'delta' ||
+      continuesLifetime(lt.latest, input.snapshot, { sameInstance: input.instance !== undefined && lt.meta.instance === input.instance });
     if (input.instance) {
       // Segments of one instance: "i:<instance>", "i:<instance>#2" after a counter reset.
       const segs = all.filter((lt) => lt.meta.instance === input.instance).sort((a, b) => a.meta.firstSeen - b.meta.firstSeen);

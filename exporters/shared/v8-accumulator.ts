@@ -300,7 +300,11 @@ async function convertAst(
     code: src.source,
     ast: ast as never,
     coverage: { url: fileUrl, functions: cov.functions as never },
-    ...(src.sourceMap ? { sourceMap: { ...src.sourceMap, names: src.sourceMap.names ?? [] } } : {}),
+    ...(src.sourceMap
+      ? { sourceMap: { ...src.sourceMap, names: src.sourceMap.names ?? [] } }
+      : /[#@]\s*sourceMappingURL=/.test(src.source)
+        ? {}
+        : { sourceMap: identitySourceMap(src.path, src.source) as never }),
   })) as CoverageMapData;
   const out: CoverageMapData = {};
   for (const [path, file] of Object.entries(data)) {
@@ -325,4 +329,27 @@ function zeroCounts(map: CoverageMapData): void {
     for (const k of Object.keys(file.f)) file.f[k] = 0;
     for (const arr of Object.values(file.b)) arr.fill(0);
   }
+}
+
+/**
+ * The identity source map ast-v8-to-istanbul builds for a script without one
+ * (a segment per word, space and punctuation), plus a segment one past the
+ * end of every line. Without that last segment a node ending at the end of a
+ * line gets end column Infinity (null in JSON) where istanbul-lib-instrument
+ * has the exact column; with it, plain JavaScript gets istanbul-lib-instrument's
+ * structure exactly. (Our own code: the library has no option for it.)
+ */
+function identitySourceMap(path: string, code: string): object {
+  const mappings: number[][][] = [];
+  for (const [line, content] of code.split('\n').entries()) {
+    const segments: number[][] = [];
+    let column = 0;
+    for (const part of content.match(/(\w+|\s|[^\w\s])/g) ?? []) {
+      segments.push([column, 0, line, column]);
+      column += part.length;
+    }
+    segments.push([column, 0, line, column]);
+    mappings.push(segments);
+  }
+  return { version: 3, mappings, file: path, sources: [path], sourcesContent: [code], names: [] };
 }

@@ -275,6 +275,10 @@ async function covgateRun(
   await api(g, 'post', '/api/v1/scrape');
   const session = (await api(g, 'get', '/api/v1/coverage?session=s')) as CoverageMapData;
   const whole = (await api(g, 'get', '/api/v1/coverage?job=express')) as CoverageMapData;
+  // An idle app's counts stay where they are, however often it is scraped.
+  await api(g, 'post', '/api/v1/scrape');
+  await api(g, 'post', '/api/v1/scrape');
+  expect(await api(g, 'get', '/api/v1/coverage?job=express'), 'idle app: coverage unchanged by more scrapes').to.deep.equal(whole);
   const metrics = (await g.api.get('/metrics')).data as string;
   const restarts = metrics
     .split('\n')
@@ -428,6 +432,10 @@ describe('Node oracle: express 4 under the exporter vs c8 and nyc on the same wo
     // `if (x) return;`, so V8, c8 and covgate count the statements after it as
     // run — debug's `if (!debug.enabled) return;`).
     // Lines, the figure the gateway's summaries and sessions use, are asserted above.
+    if (nycLines) {
+      report('V8 whole run vs nyc lines (same workload)', compare(linesOf(got.whole), nycLines.whole));
+      report('V8 session vs nyc lines (same workload)', compare(linesOf(got.session), nycLines.session));
+    }
     if (nycWholeMap) {
       const totals = { s: [0, 0], f: [0, 0], b: [0, 0], structure: [0, 0] };
       const diffs: string[] = [];

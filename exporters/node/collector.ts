@@ -7,6 +7,7 @@ import type { CoverageCollector } from '../shared/coverage-server.ts';
 import { zeroCounters } from '../shared/coverage-payload.ts';
 import { createV8Accumulator, type ScriptSource } from '../shared/v8-accumulator.ts';
 import type { ExporterLogger } from '../shared/settings.ts';
+import { createPathFilter } from '../shared/path-filter.ts';
 
 /** The exporters' own folder: never reported. */
 const EXPORTERS_DIR = dirname(dirname(fileURLToPath(import.meta.url))) + sep;
@@ -17,6 +18,10 @@ export interface NodeCollectorOptions {
   /** auto: `globalThis.__coverage__` when it exists at scrape time, else V8. */
   mode?: CollectorMode;
   includeNodeModules?: boolean;
+  /** Globs of files to report (c8's `--include`), relative to cwd. */
+  include?: string[];
+  /** Globs of files not to report (c8's `--exclude`); default c8's list. */
+  exclude?: string[];
   logger?: ExporterLogger;
 }
 
@@ -85,11 +90,27 @@ async function startV8(opts: NodeCollectorOptions): Promise<V8InProcess> {
   session.connect();
   await session.post('Profiler.enable');
   await session.post('Profiler.startPreciseCoverage', { callCount: true, detailed: true });
+  // Scripts already loaded now are the exporter, its dependencies and the
+  // loader (tsx) that started it: never the app's (and their top level ran
+  // before coverage started, so their figures would be wrong anyway).
+  // Debugger.enable replays scriptParsed for every existing script.
+  const preexisting = new Set<string>();
+  const onParsed = (m: { params: { url: string } }): void => {
+    preexisting.add(m.params.url);
+  };
+  session.on('Debugger.scriptParsed', onParsed);
   // Sources come from V8 itself: a loader (tsx, ts-node, babel-register) may
   // have changed the text, and offsets refer to what V8 ran, not to the disk.
   await session.post('Debugger.enable');
+  session.off('Debugger.scriptParsed', onParsed);
+  const pathWanted = createPathFilter({
+    include: opts.include,
+    exclude: opts.exclude,
+    includeNodeModules: opts.includeNodeModules,
+  });
   const acc = createV8Accumulator({
-    excludePath: (p) => !opts.includeNodeModules && p.includes(`${sep}node_modules${sep}`),
+    converter: 'ast',
+    excludePath: (p) => !pathWanted(p),
     onWarning: (m) => opts.logger?.warn(m),
   });
 
@@ -101,9 +122,8 @@ async function startV8(opts: NodeCollectorOptions): Promise<V8InProcess> {
     } catch {
       return false;
     }
-    if (path.startsWith(EXPORTERS_DIR)) return false;
-    if (!opts.includeNodeModules && path.includes(`${sep}node_modules${sep}`)) return false;
-    return true;
+    if (path.startsWith(EXPORTERS_DIR) || preexisting.has(url)) return false;
+    return pathWanted(path);
   };
 
   const load = async (script: ScriptCov): Promise<ScriptSource | undefined> => {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createCoverageServer, type CoverageCollector, type CoverageServer } from '../shared/coverage-server.ts';
 import { buildInfo, parseDurationMs, parseLabels, stderrLogger, type ExporterLogger } from '../shared/settings.ts';
+import { parseGlobList } from '../shared/path-filter.ts';
 import { createNodeCollector, type CollectorMode } from './collector.ts';
 import { createRegistration, type Registration, type RegistrationOptions } from './registration.ts';
 
@@ -24,6 +25,10 @@ export interface ExporterOptions {
   /** auto (default): `__coverage__` when present, else V8. */
   mode?: CollectorMode;
   includeNodeModules?: boolean;
+  /** Globs of files to report, like c8's `--include` (COVGATE_INCLUDE, comma-separated). */
+  include?: string[];
+  /** Globs of files not to report, like c8's `--exclude` (COVGATE_EXCLUDE); default c8's list. */
+  exclude?: string[];
   /** Whether the exporter's socket may keep the process alive (default false). */
   keepAlive?: boolean;
   /** Registration internals, for tests (timers, random, backoff). */
@@ -58,6 +63,10 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): ExporterOp
   if (env.COVGATE_TOKEN) o.token = env.COVGATE_TOKEN;
   if (env.COVGATE_MODE === 'istanbul' || env.COVGATE_MODE === 'v8' || env.COVGATE_MODE === 'auto') o.mode = env.COVGATE_MODE;
   if (env.COVGATE_INCLUDE_NODE_MODULES === '1' || env.COVGATE_INCLUDE_NODE_MODULES === 'true') o.includeNodeModules = true;
+  const include = parseGlobList(env.COVGATE_INCLUDE);
+  if (include) o.include = include;
+  const exclude = parseGlobList(env.COVGATE_EXCLUDE);
+  if (exclude) o.exclude = exclude;
   return o;
 }
 
@@ -75,6 +84,8 @@ export async function startExporter(options: ExporterOptions = {}): Promise<Expo
   const collector = await createNodeCollector({
     mode: opts.mode ?? 'auto',
     includeNodeModules: opts.includeNodeModules ?? false,
+    ...(opts.include ? { include: opts.include } : {}),
+    ...(opts.exclude ? { exclude: opts.exclude } : {}),
     logger,
   });
   const server: CoverageServer = createCoverageServer({

@@ -1,4 +1,7 @@
+import { pathToFileURL } from 'node:url';
 import v8ToIstanbul from 'v8-to-istanbul';
+import astV8ToIstanbul from 'ast-v8-to-istanbul';
+import { parse, type Program } from 'acorn';
 import libCoverage from 'istanbul-lib-coverage';
 import type { CoverageMapData } from 'istanbul-lib-coverage';
 import { mergeScriptCovs, type ScriptCov } from '@bcoe/v8-coverage';
@@ -40,6 +43,14 @@ interface Entry {
   source: ScriptSource | null;
   cov?: ScriptCov;
   template?: Converter;
+  /**
+   * AST of the script V8 ran (converter 'ast'), for the next conversion only:
+   * ast-v8-to-istanbul rewrites the tree it walks (wraps if/else arms in
+   * blocks), so a second walk of the same tree finds other branches.
+   */
+  ast?: Program;
+  /** Whether the script parses (converter 'ast'); undefined until loaded. */
+  parses?: boolean;
   istanbul?: CoverageMapData;
   dirty: boolean;
 }
@@ -55,7 +66,21 @@ export interface V8Accumulator {
   readonly size: number;
 }
 
+/**
+ * How V8 ranges become Istanbul structure.
+ * - `ast` (ast-v8-to-istanbul over an acorn AST): statements, functions and
+ *   branches come from the script's source, as istanbul-lib-instrument finds
+ *   them, so a file's structure never changes while its source does not;
+ *   functions V8 never compiled are there with 0. Conversion happens in `add`.
+ * - `v8-to-istanbul` (c8's converter): structure is one statement per line
+ *   plus the functions and branches V8 reported so far, so it grows as code
+ *   runs for the first time.
+ */
+export type V8Converter = 'ast' | 'v8-to-istanbul';
+
 export interface V8AccumulatorOptions {
+  /** Default `v8-to-istanbul` (what the browser exporter was written against). */
+  converter?: V8Converter;
   /** Excludes original (source-mapped) paths, e.g. node_modules inside a bundle. */
   excludePath?: (path: string) => boolean;
   onWarning?: (message: string) => void;
@@ -76,6 +101,7 @@ export interface V8AccumulatorOptions {
 export function createV8Accumulator(opts: V8AccumulatorOptions = {}): V8Accumulator {
   const entries = new Map<string, Entry>();
   const excludePath = opts.excludePath ?? (() => false);
+  const useAst = opts.converter === 'ast';
 
   async function loadTemplate(entry: Entry, url: string): Promise<Converter | undefined> {
     const src = entry.source!;
@@ -113,8 +139,14 @@ export function createV8Accumulator(opts: V8AccumulatorOptions = {}): V8Accumula
           });
           if (src) {
             entry.source = src;
-            entry.template = await loadTemplate(entry, script.url);
-            if (!entry.template) entry.source = null;
+            if (useAst) {
+              entry.ast = parseScript(src.source, script.url, opts.onWarning);
+              entry.parses = entry.ast !== undefined;
+              if (!entry.parses) entry.source = null;
+            } else {
+              entry.template = await loadTemplate(entry, script.url);
+              if (!entry.template) entry.source = null;
+            }
           }
         }
         if (entry.source === null) continue;
@@ -127,13 +159,34 @@ export function createV8Accumulator(opts: V8AccumulatorOptions = {}): V8Accumula
           entry.dirty = true;
         }
       }
+      if (useAst) {
+        // ast-v8-to-istanbul is async: convert here so toIstanbul() stays synchronous.
+        for (const [url, entry] of entries) {
+          if (entry.source === null || !entry.cov || !entry.parses || !entry.dirty) continue;
+          try {
+            const ast = entry.ast ?? parseScript(entry.source.source, url, opts.onWarning);
+            entry.ast = undefined;
+            if (!ast) throw new Error('does not parse');
+            entry.istanbul = await convertAst(entry, ast, entry.cov, url, excludePath);
+            entry.dirty = false;
+          } catch (err) {
+            opts.onWarning?.(`cannot convert ${url}: ${(err as Error).message}`);
+            entry.source = null;
+            entry.istanbul = undefined;
+          }
+        }
+      }
     },
     toIstanbul() {
       const out: CoverageMapData = {};
       let collided: CoverageMapData[] | undefined;
       for (const [, entry] of entries) {
-        if (entry.source === null || !entry.cov || !entry.template) continue;
-        if (entry.dirty || !entry.istanbul) {
+        if (entry.source === null || !entry.cov) continue;
+        if (useAst) {
+          if (!entry.istanbul) continue;
+        } else if (!entry.template) {
+          continue;
+        } else if (entry.dirty || !entry.istanbul) {
           entry.istanbul = convert(entry.template, entry.source, entry.cov, excludePath);
           entry.dirty = false;
         }
@@ -153,6 +206,11 @@ export function createV8Accumulator(opts: V8AccumulatorOptions = {}): V8Accumula
       for (const entry of entries.values()) {
         if (!entry.cov) continue;
         for (const fn of entry.cov.functions) for (const r of fn.ranges) r.count = 0;
+        if (useAst && entry.istanbul) {
+          // Structure depends on the source only: zero counts convert to the same maps with zeros.
+          zeroCounts(entry.istanbul);
+          continue;
+        }
         entry.dirty = true;
       }
     },
@@ -209,4 +267,89 @@ function convert(
 
 function stripSourceMapComment(source: string): string {
   return source.replace(/\/\/[#@]\s*sourceMappingURL=[^\n]*/g, '');
+}
+
+/**
+ * Parses what V8 ran with acorn (ESM first, then script/CommonJS). Node
+ * compiles CommonJS without a textual wrapper, so offsets match the source.
+ */
+function parseScript(source: string, url: string, warn?: (m: string) => void): Program | undefined {
+  const common = { ecmaVersion: 'latest', allowHashBang: true, allowAwaitOutsideFunction: true } as const;
+  try {
+    return parse(source, { ...common, sourceType: 'module' });
+  } catch {
+    try {
+      return parse(source, { ...common, sourceType: 'script', allowReturnOutsideFunction: true });
+    } catch (err) {
+      warn?.(`cannot parse ${url}: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+}
+
+async function convertAst(
+  entry: Entry,
+  ast: Program,
+  cov: ScriptCov,
+  url: string,
+  excludePath: (p: string) => boolean,
+): Promise<CoverageMapData> {
+  const src = entry.source!;
+  const fileUrl = url.startsWith('file:') ? url : pathToFileURL(src.path).href;
+  const data = (await astV8ToIstanbul({
+    code: src.source,
+    ast: ast as never,
+    coverage: { url: fileUrl, functions: cov.functions as never },
+    ...(src.sourceMap
+      ? { sourceMap: { ...src.sourceMap, names: src.sourceMap.names ?? [] } }
+      : /[#@]\s*sourceMappingURL=/.test(src.source)
+        ? {}
+        : { sourceMap: identitySourceMap(src.path, src.source) as never }),
+  })) as CoverageMapData;
+  const out: CoverageMapData = {};
+  for (const [path, file] of Object.entries(data)) {
+    if (excludePath(path)) continue;
+    delete (file as { meta?: unknown }).meta;
+    // Keep the first conversion's maps: equal content, and the same objects
+    // let the envelope's structure hash stay a WeakMap hit.
+    const prev = entry.istanbul?.[path];
+    if (prev) {
+      file.statementMap = prev.statementMap;
+      file.fnMap = prev.fnMap;
+      file.branchMap = prev.branchMap;
+    }
+    out[path] = file;
+  }
+  return out;
+}
+
+function zeroCounts(map: CoverageMapData): void {
+  for (const file of Object.values(map)) {
+    for (const k of Object.keys(file.s)) file.s[k] = 0;
+    for (const k of Object.keys(file.f)) file.f[k] = 0;
+    for (const arr of Object.values(file.b)) arr.fill(0);
+  }
+}
+
+/**
+ * The identity source map ast-v8-to-istanbul builds for a script without one
+ * (a segment per word, space and punctuation), plus a segment one past the
+ * end of every line. Without that last segment a node ending at the end of a
+ * line gets end column Infinity (null in JSON) where istanbul-lib-instrument
+ * has the exact column; with it, plain JavaScript gets istanbul-lib-instrument's
+ * structure exactly. (Our own code: the library has no option for it.)
+ */
+function identitySourceMap(path: string, code: string): object {
+  const mappings: number[][][] = [];
+  for (const [line, content] of code.split('\n').entries()) {
+    const segments: number[][] = [];
+    let column = 0;
+    for (const part of content.match(/(\w+|\s|[^\w\s])/g) ?? []) {
+      segments.push([column, 0, line, column]);
+      column += part.length;
+    }
+    segments.push([column, 0, line, column]);
+    mappings.push(segments);
+  }
+  return { version: 3, mappings, file: path, sources: [path], sourcesContent: [code], names: [] };
 }

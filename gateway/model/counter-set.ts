@@ -1,7 +1,7 @@
 import libCoverage from 'istanbul-lib-coverage';
 import { addCountersInto, cloneCounters, subtractCounters } from './counters.ts';
 import { joinFile } from './split.ts';
-import type { CoverageMapData, FileCounters, Snapshot, StructureLookup } from './types.ts';
+import type { CoverageMapData, FileCounters, FileStructure, Snapshot, StructureLookup } from './types.ts';
 
 /** JSON form of a CounterSet: path → structure hash → counters. */
 export type CounterSetData = Record<string, Record<string, FileCounters>>;
@@ -47,13 +47,23 @@ export class CounterSet {
     return this;
   }
 
-  /** A new set of what ran in `this` beyond `baseline` (clamped at zero), file by file and build by build. */
-  minus(baseline: CounterSet): CounterSet {
+  /**
+   * A new set of what ran in `this` beyond `baseline` (clamped at zero), file
+   * by file and build by build. With `lookup`, a file whose structure changed
+   * between baseline and now (the same process reporting it differently) is
+   * subtracted by source location: statements, functions and branch arms at
+   * the same place are the same counters. Without a lookup, or for places the
+   * baseline did not know, the baseline counts as empty.
+   */
+  minus(baseline: CounterSet, lookup?: StructureLookup): CounterSet {
     const out = new CounterSet();
     for (const [path, byHash] of this.files) {
       for (const [hash, c] of byHash) {
-        const base = baseline.files.get(path)?.get(hash);
-        out.addFile(path, hash, base ? subtractCounters(c, base) : c);
+        const baseByHash = baseline.files.get(path);
+        const base = baseByHash?.get(hash);
+        if (base) out.addFile(path, hash, subtractCounters(c, base));
+        else if (baseByHash && lookup) out.addFile(path, hash, subtractByLocation(c, hash, baseByHash, lookup));
+        else out.addFile(path, hash, c);
       }
     }
     return out;
@@ -124,4 +134,63 @@ export class CounterSet {
     }
     return { map, missing };
   }
+}
+
+type Loc = { start: { line: number; column: number | null }; end: { line: number; column: number | null } };
+const locKey = (l: Loc | undefined): string =>
+  l ? `${l.start.line}:${l.start.column ?? ''}-${l.end.line}:${l.end.column ?? ''}` : '?';
+
+/**
+ * Location keys of one structure, index-aligned with its counters. Written
+ * here because istanbul-lib-coverage merges by location but has no subtraction.
+ */
+function locationKeys(st: FileStructure): { s: string[]; f: string[]; b: string[] } {
+  const s: string[] = [];
+  const f: string[] = [];
+  const b: string[] = [];
+  for (let i = 0; i < Object.keys(st.statementMap).length; i++) s.push(locKey(st.statementMap[i] as Loc));
+  for (let i = 0; i < Object.keys(st.fnMap).length; i++) {
+    const fn = st.fnMap[i]!;
+    f.push(`${fn.name}@${locKey((fn.decl ?? fn.loc) as Loc)}`);
+  }
+  for (let i = 0; i < Object.keys(st.branchMap).length; i++) {
+    const br = st.branchMap[i]!;
+    b.push(`${br.type}@${locKey(br.loc as Loc)}`);
+  }
+  return { s, f, b };
+}
+
+/** Counters `c` (structure `hash`) minus the baseline's counters of other builds, matched by source location. */
+function subtractByLocation(
+  c: FileCounters,
+  hash: string,
+  baseByHash: Map<string, FileCounters>,
+  lookup: StructureLookup,
+): FileCounters {
+  const st = lookup(hash);
+  if (!st) return cloneCounters(c);
+  const baseS = new Map<string, number>();
+  const baseF = new Map<string, number>();
+  const baseB = new Map<string, number[]>();
+  for (const [h, bc] of baseByHash) {
+    const bst = lookup(h);
+    if (!bst) continue;
+    const keys = locationKeys(bst);
+    keys.s.forEach((k, i) => baseS.set(k, (baseS.get(k) ?? 0) + (bc.s[i] ?? 0)));
+    keys.f.forEach((k, i) => baseF.set(k, (baseF.get(k) ?? 0) + (bc.f[i] ?? 0)));
+    keys.b.forEach((k, i) => {
+      const arms = bc.b[i] ?? [];
+      const cur = baseB.get(k) ?? [];
+      baseB.set(k, arms.map((v, a) => v + (cur[a] ?? 0)));
+    });
+  }
+  const keys = locationKeys(st);
+  return {
+    s: c.s.map((v, i) => Math.max(0, v - (baseS.get(keys.s[i]!) ?? 0))),
+    f: c.f.map((v, i) => Math.max(0, v - (baseF.get(keys.f[i]!) ?? 0))),
+    b: c.b.map((arms, i) => {
+      const base = baseB.get(keys.b[i]!) ?? [];
+      return arms.map((v, a) => Math.max(0, v - (base[a] ?? 0)));
+    }),
+  };
 }

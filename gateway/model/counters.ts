@@ -47,13 +47,20 @@ export function isZero(c: FileCounters): boolean {
 
 /**
  * Whether a cumulative snapshot `next` can follow `prev` in the same process
- * lifetime: no file changed structure and no counter went down.
+ * lifetime: no counter of a file with an unchanged structure went down, and,
+ * unless both come from the same `instance`, no file changed structure.
+ * Within one instance a new structure is the same process reporting a file
+ * differently (a converter that learnt more of it, a file rewritten on disk
+ * and reloaded): the newest replaces it, it is never a restart.
  */
-export function continuesLifetime(prev: Snapshot, next: Snapshot): boolean {
+export function continuesLifetime(prev: Snapshot, next: Snapshot, opts: { sameInstance?: boolean } = {}): boolean {
   for (const [path, p] of Object.entries(prev)) {
     const n = next[path];
     if (!n) continue; // a file not (yet) loaded in this read: not a restart by itself
-    if (n.structure !== p.structure) return false;
+    if (n.structure !== p.structure) {
+      if (opts.sameInstance) continue;
+      return false;
+    }
     if (countersDecreased(p.counters, n.counters)) return false;
   }
   return true;

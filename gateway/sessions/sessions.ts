@@ -141,7 +141,9 @@ export function createSessions(opts: SessionsOptions) {
       const set = new CounterSet();
       for (const [ltId, snap] of Object.entries(lifetimes)) {
         const base = baseline[tid]?.[ltId];
-        set.addSet(base ? CounterSet.fromSnapshot(snap).minus(CounterSet.fromSnapshot(base)) : CounterSet.fromSnapshot(snap));
+        // A file whose structure changed within the lifetime is subtracted by source location.
+        const lookup = (h: string) => opts.store.structure(h);
+        set.addSet(base ? CounterSet.fromSnapshot(snap).minus(CounterSet.fromSnapshot(base), lookup) : CounterSet.fromSnapshot(snap));
       }
       out[tid] = set;
     }

@@ -103,7 +103,11 @@ export function createCoverageStore(db: Db): CoverageStore {
     const all = byId ? [...byId.values()] : [];
     const target = targets.get(input.target.id);
     // After a clear, the first snapshot always opens a lifetime of the new window.
-    const continues = (lt: LiveLifetime) => !beforeWindow(target, lt) && (input.counters === 'delta' || continuesLifetime(lt.latest, input.snapshot));
+    // Within one instance only counters going down (same structure) end a lifetime; see continuesLifetime.
+    const continues = (lt: LiveLifetime) =>
+      !beforeWindow(target, lt) &&
+      (input.counters === 'delta' ||
+        continuesLifetime(lt.latest, input.snapshot, { sameInstance: input.instance !== undefined && lt.meta.instance === input.instance }));
     if (input.instance) {
       // Segments of one instance: "i:<instance>", "i:<instance>#2" after a counter reset.
       const segs = all.filter((lt) => lt.meta.instance === input.instance).sort((a, b) => a.meta.firstSeen - b.meta.firstSeen);

@@ -229,3 +229,16 @@ describe('node exporter: TypeScript bundled with esbuild source maps', function 
     expect(discount[markLine(DISCOUNT_TS, 'ts-member')]).to.equal(0);
   });
 });
+
+describe('node exporter: never its own code nor its dependencies', function () {
+  this.timeout(30_000);
+  let app: RunningApp | undefined;
+  after(async () => app?.kill());
+
+  it('with COVGATE_INCLUDE_NODE_MODULES=1 reports the app only, not tsx, acorn, ast-v8-to-istanbul…', async () => {
+    app = await startApp(SERVER, { COVGATE_INCLUDE_NODE_MODULES: '1' });
+    await driveOrders(app);
+    const env = await scrape(app.exporterUrl);
+    expect(Object.keys(env.data!).sort()).to.deep.equal([PRICING, SERVER].sort());
+  });
+});

@@ -68,6 +68,16 @@ describe('model/CounterSet', () => {
     expect(d['/a.js']![h]).to.deep.equal({ s: [2, 0], f: [0], b: [[0, 2]] });
   });
 
+  it('minus subtracts by source location when the structure changed between baseline and end', () => {
+    // Baseline knew statements on lines 1-2; the end's structure has lines 1-3 (same places for 1-2).
+    const s0 = splitCoverageMap({ '/a.js': fileCov('/a.js', [4, 1]) });
+    const s1 = splitCoverageMap({ '/a.js': fileCov('/a.js', [6, 1, 2]) });
+    const structures = new Map([...s0.structures, ...s1.structures]);
+    const lookup = (h: string) => structures.get(h);
+    const d = CounterSet.fromSnapshot(s1.snapshot).minus(CounterSet.fromSnapshot(s0.snapshot), lookup).toJSON();
+    expect(d['/a.js']![s1.snapshot['/a.js']!.structure]!.s).to.deep.equal([2, 0, 2]);
+  });
+
   it('round-trips through JSON', () => {
     const s = splitCoverageMap({ '/a.js': fileCov('/a.js', [1, 2]) });
     const set = CounterSet.fromSnapshot(s.snapshot);
@@ -100,5 +110,13 @@ describe('model/continuesLifetime', () => {
     expect(continuesLifetime(a, up)).to.equal(true);
     expect(continuesLifetime(a, down)).to.equal(false);
     expect(continuesLifetime(a, other)).to.equal(false);
+  });
+
+  it('within one instance a structure change continues the lifetime; only a decrease on the same structure ends it', () => {
+    const a = splitCoverageMap({ '/a.js': fileCov('/a.js', [2, 1]) }).snapshot;
+    const other = splitCoverageMap({ '/a.js': fileCov('/a.js', [0, 0, 1]) }).snapshot;
+    const down = splitCoverageMap({ '/a.js': fileCov('/a.js', [0, 1]) }).snapshot;
+    expect(continuesLifetime(a, other, { sameInstance: true })).to.equal(true);
+    expect(continuesLifetime(a, down, { sameInstance: true })).to.equal(false);
   });
 });

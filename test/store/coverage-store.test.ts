@@ -72,6 +72,16 @@ describe('store/createCoverageStore', () => {
     await store.close();
   });
 
+  it('a file whose structure changes within one instance replaces it: no new lifetime, no restart', async () => {
+    const store = openStore(dir);
+    await store.open();
+    await store.append(input([5, 0], { instance: 'A' }), 1000);
+    const r = await store.append(input([6, 1, 1], { instance: 'A' }), 2000);
+    expect(r).to.include({ newLifetime: false, restarted: false });
+    expect(stmtHits(store)).to.deep.equal([6, 1, 1]);
+    await store.close();
+  });
+
   it('sums delta snapshots within a lifetime', async () => {
     const store = openStore(dir);
     await store.open();

@@ -15,7 +15,7 @@ const JS_TARGETS = new Set(['page', 'iframe', 'worker', 'shared_worker', 'servic
 export interface BrowserCollectorOptions {
   /** DevTools endpoints: http://host:port (uses /json/version) or a browser ws:// URL. */
   endpoints: string[];
-  /** Periodic take, so coverage of closed tabs and navigated-away documents is kept. Default 5 s. */
+  /** Periodic take (documents going away are taken anyway, see HIDE_HOOK). Default 5 s. */
   intervalMs?: number;
   /** Report http-served sources under this directory (e.g. the repository root). */
   sourceRoot?: string;

@@ -321,7 +321,7 @@ describe('browser exporter keeps coverage across navigations (oracle: c8-style m
 
     // 3. Line by line, count by count.
     const cmp = compare(oracle, covgate);
-    console.log(`    agreement: ${cmp.files.length} files, ${cmp.lines} lines, hit/miss ${cmp.sameHit}/${cmp.lines}, counts ${cmp.sameCount}/${cmp.lines}, statements and functions equal, branches at the same location ${cmp.branchSame}/${cmp.branchTotal}`);
+    console.log(`    agreement: ${cmp.files.length} files, ${cmp.lines} lines, hit/miss ${cmp.sameHit}/${cmp.lines}, counts ${cmp.sameCount}/${cmp.lines}, ${cmp.diffs.length === 0 ? 'statements, functions and branch counts equal' : `${cmp.diffs.length} differences`}, branches at the same location ${cmp.branchSame}/${cmp.branchTotal}`);
     expect(cmp.files).to.deep.equal([ACCOUNT_TS, SHARED_TS, SHOP_TS].sort());
     expect(cmp.diffs, cmp.diffs.join('\n')).to.deep.equal([]);
     expect(cmp.sameHit).to.equal(cmp.lines);

@@ -125,9 +125,11 @@ export async function createBrowserCollector(opts: BrowserCollectorOptions): Pro
         if (type === 'page' || type === 'iframe') {
           // Take before a document goes away: see HIDE_HOOK. Pauses other than
           // ours are resumed at once (Debugger.paused below).
-          await send('Page.enable');
-          await send('Page.addScriptToEvaluateOnNewDocument', { source: HIDE_HOOK });
-          if (!waiting) await send('Runtime.evaluate', { expression: HIDE_HOOK }).catch(() => undefined);
+          // Without the hook the target is still covered, only not up to its last moment.
+          await send('Page.enable')
+            .then(() => send('Page.addScriptToEvaluateOnNewDocument', { source: HIDE_HOOK }))
+            .then(() => (waiting ? undefined : send('Runtime.evaluate', { expression: HIDE_HOOK })))
+            .catch((err: Error) => logger?.warn(`${type} ${url}: no take before unload (${err.message})`));
         } else {
           // A `debugger;` statement in a worker must not freeze it because we listen.
           await send('Debugger.setSkipAllPauses', { skip: true });

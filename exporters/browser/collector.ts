@@ -15,7 +15,7 @@ const JS_TARGETS = new Set(['page', 'iframe', 'worker', 'shared_worker', 'servic
 export interface BrowserCollectorOptions {
   /** DevTools endpoints: http://host:port (uses /json/version) or a browser ws:// URL. */
   endpoints: string[];
-  /** Periodic take, so coverage of closed tabs and navigated-away documents is kept. Default 5 s. */
+  /** Periodic take (documents going away are taken anyway, see HIDE_HOOK). Default 5 s. */
   intervalMs?: number;
   /** Report http-served sources under this directory (e.g. the repository root). */
   sourceRoot?: string;
@@ -29,7 +29,43 @@ export interface BrowserCollectorOptions {
 interface ScriptInfo {
   url: string;
   sourceMapURL?: string;
+  /** Fetched when the script is parsed, so it outlives its document. */
+  source: Promise<string | undefined>;
 }
+
+/**
+ * Injected into every document of every page (and its in-process frames).
+ * Its `debugger;` statements pause the document just before it goes away,
+ * and the sidecar takes that document's coverage during the pause, then
+ * resumes (a DevTools pause runs a nested loop in which the renderer still
+ * answers protocol commands; V8 does not report a navigated-away document's
+ * scripts in later takes, so this is the last chance):
+ * - `beforeunload` runs before any navigation starts (link, location change,
+ *   reload, same- or cross-site, browser-initiated or not). Later is too late:
+ *   once a navigation has started Chromium holds the page's protocol commands
+ *   until it commits, which is also why pausing the Document request with the
+ *   `Fetch` domain deadlocks, and why a `pagehide` pause is not seen then;
+ * - `pagehide` is where a closed tab can still be paused (Target.closeTarget
+ *   and window.close() do not run beforeunload).
+ * A binding call or a `sendBeacon` from these handlers is asynchronous (the
+ * document is gone before the take), and a synchronous XHR is refused during
+ * page dismissal since Chrome 80, hence the debugger pause.
+ */
+const HOOK_FUNCTIONS = new Set(['__covgateTakeBeforeUnload', '__covgateTakeOnPageHide']);
+const HIDE_HOOK = `(() => {
+  if (Object.prototype.hasOwnProperty.call(globalThis, '__covgateHooked')) return;
+  Object.defineProperty(globalThis, '__covgateHooked', { value: true });
+  addEventListener('beforeunload', function __covgateTakeBeforeUnload() { debugger; }, true);
+  addEventListener('pagehide', function __covgateTakeOnPageHide() { debugger; }, true);
+})();`;
+
+/** One raw `takePreciseCoverage` result, with each script's source pinned at take time. */
+interface RawTake {
+  result: ScriptCov[];
+  scripts: Map<string, ScriptInfo | undefined>;
+  send: (m: string, p?: object) => Promise<any>;
+}
+
 
 interface SessionState {
   sessionId: string;
@@ -63,6 +99,8 @@ export async function createBrowserCollector(opts: BrowserCollectorOptions): Pro
   const emitter = new EventEmitter() as BrowserCollector;
   const sessions = new Map<string, SessionState>();
   const clients: Client[] = [];
+  /** Raw takes not yet converted; every take is added to the accumulator exactly once. */
+  const pending: RawTake[] = [];
   const acc = createV8Accumulator({
     excludePath: (p) => !opts.includeNodeModules && p.includes('/node_modules/'),
     onWarning: (m) => logger?.warn(m),
@@ -84,8 +122,18 @@ export async function createBrowserCollector(opts: BrowserCollectorOptions): Pro
         await send('Profiler.enable');
         await send('Profiler.startPreciseCoverage', { callCount: true, detailed: true });
         await send('Debugger.enable');
-        // A `debugger;` statement in the page must not freeze it because we listen.
-        await send('Debugger.setSkipAllPauses', { skip: true });
+        if (type === 'page' || type === 'iframe') {
+          // Take before a document goes away: see HIDE_HOOK. Pauses other than
+          // ours are resumed at once (Debugger.paused below).
+          // Without the hook the target is still covered, only not up to its last moment.
+          await send('Page.enable')
+            .then(() => send('Page.addScriptToEvaluateOnNewDocument', { source: HIDE_HOOK }))
+            .then(() => (waiting ? undefined : send('Runtime.evaluate', { expression: HIDE_HOOK })))
+            .catch((err: Error) => logger?.warn(`${type} ${url}: no take before unload (${err.message})`));
+        } else {
+          // A `debugger;` statement in a worker must not freeze it because we listen.
+          await send('Debugger.setSkipAllPauses', { skip: true });
+        }
         // Workers and out-of-process iframes of this target.
         await send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true }).catch(() => undefined);
         logger?.info(`attached ${type} ${url}`);
@@ -96,6 +144,61 @@ export async function createBrowserCollector(opts: BrowserCollectorOptions): Pro
     } finally {
       if (waiting) await send('Runtime.runIfWaitingForDebugger').catch(() => undefined);
     }
+  }
+
+  const sendOn = (s: SessionState) => (m: string, p: object = {}): Promise<any> =>
+    (s.client as unknown as { send(m: string, p: object, sid: string): Promise<any> }).send(m, p, s.sessionId);
+
+  /**
+   * Takes the raw coverage of `targets` (default: all) and queues it for
+   * conversion, so a take is never delayed by source-map loading. Note: a
+   * take sent while a page navigates is held by Chromium until the
+   * navigation commits (so a CDP `Fetch` pause of the Document request
+   * cannot be used to take the old document's coverage: it deadlocks).
+   */
+  async function takeRaw(targets: SessionState[] = [...sessions.values()]): Promise<void> {
+    await Promise.all(
+      targets.map(async (s) => {
+        const send = sendOn(s);
+        try {
+          const { result } = (await send('Profiler.takePreciseCoverage')) as { result: ScriptCov[] };
+          const kept = result.filter((r) => r.url && includeUrl(r.url));
+          if (kept.length === 0) return;
+          // Script ids are per renderer process: after a cross-process navigation the
+          // same id names another script, so the sources are pinned now.
+          const scripts = new Map(kept.map((r) => [r.scriptId, s.scripts.get(r.scriptId)] as const));
+          pending.push({ result: kept, scripts, send });
+        } catch {
+          // the target went away in between: nothing was taken, nothing is lost twice
+        }
+      }),
+    );
+  }
+
+  /** Converts the queued raw takes (serialised: one conversion at a time). */
+  async function flush(): Promise<void> {
+    while (pending.length > 0) {
+      const t = pending.shift()!;
+      await acc.add(t.result, async (script): Promise<ScriptSource | undefined> => {
+        const pinned = t.scripts.get(script.scriptId);
+        const info = pinned && pinned.url === script.url ? pinned : undefined;
+        const scriptSource =
+          (await info?.source) ??
+          ((await t.send('Debugger.getScriptSource', { scriptId: script.scriptId })) as { scriptSource: string }).scriptSource;
+        const sourceMap = await loadBrowserSourceMap(script.url, info?.sourceMapURL ?? sourceMappingUrlOf(scriptSource), fetcher, opts.sourceRoot);
+        if (info?.sourceMapURL && !sourceMap) logger?.warn(`source map of ${script.url} not loaded; reporting the script itself`);
+        return {
+          path: reportPath(script.url, opts.sourceRoot),
+          source: sourceMap ? scriptSource : stripSourceMapComment(scriptSource),
+          ...(sourceMap ? { sourceMap } : {}),
+        };
+      });
+    }
+  }
+
+  async function takeAll(): Promise<void> {
+    await takeRaw();
+    await flush();
   }
 
   async function connect(endpoint: string): Promise<void> {
@@ -115,8 +218,23 @@ export async function createBrowserCollector(opts: BrowserCollectorOptions): Pro
       sessions.delete(p.sessionId);
     });
     on.on('Debugger.scriptParsed', (p: { scriptId: string; url: string; sourceMapURL?: string }, sessionId?: string) => {
-      if (!sessionId || !p.url) return;
-      sessions.get(sessionId)?.scripts.set(p.scriptId, { url: p.url, ...(p.sourceMapURL ? { sourceMapURL: p.sourceMapURL } : {}) });
+      const s = sessionId ? sessions.get(sessionId) : undefined;
+      if (!s || !p.url || !includeUrl(p.url)) return;
+      // Read now: once the document is gone the debugger forgets its scripts,
+      // while V8 still reports their counts (precise coverage keeps them alive).
+      const source = sendOn(s)('Debugger.getScriptSource', { scriptId: p.scriptId }).then(
+        (r: { scriptSource: string }) => r.scriptSource,
+        () => undefined,
+      );
+      s.scripts.set(p.scriptId, { url: p.url, source, ...(p.sourceMapURL ? { sourceMapURL: p.sourceMapURL } : {}) });
+    });
+    on.on('Debugger.paused', (p: { callFrames: { functionName: string }[] }, sessionId?: string) => {
+      const s = sessionId ? sessions.get(sessionId) : undefined;
+      if (!s) return;
+      const resume = (): Promise<unknown> => sendOn(s)('Debugger.resume').catch(() => undefined);
+      // A `debugger;` of the page itself must not freeze it because we listen.
+      if (!HOOK_FUNCTIONS.has(p.callFrames[0]?.functionName ?? '')) return void resume();
+      void takeRaw([s]).finally(resume);
     });
     client.on('disconnect', () => {
       for (const [id, s] of sessions) if (s.client === client) sessions.delete(id);
@@ -127,36 +245,6 @@ export async function createBrowserCollector(opts: BrowserCollectorOptions): Pro
     // session then auto-attaches its workers and iframes.
     await client.send('Target.setDiscoverTargets', { discover: true });
     await client.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: true, flatten: true });
-  }
-
-  async function takeAll(): Promise<void> {
-    const all = [...sessions.values()];
-    const takes = await Promise.all(
-      all.map(async (s) => {
-        const send = (m: string, p: object = {}): Promise<any> =>
-          (s.client as unknown as { send(m: string, p: object, sid: string): Promise<any> }).send(m, p, s.sessionId);
-        try {
-          const { result } = (await send('Profiler.takePreciseCoverage')) as { result: ScriptCov[] };
-          return { s, send, result: result.filter((r) => r.url && includeUrl(r.url)) };
-        } catch {
-          return undefined; // the target went away in between
-        }
-      }),
-    );
-    for (const t of takes) {
-      if (!t) continue;
-      await acc.add(t.result, async (script): Promise<ScriptSource | undefined> => {
-        const { scriptSource } = (await t.send('Debugger.getScriptSource', { scriptId: script.scriptId })) as { scriptSource: string };
-        const info = t.s.scripts.get(script.scriptId);
-        const sourceMap = await loadBrowserSourceMap(script.url, info?.sourceMapURL ?? sourceMappingUrlOf(scriptSource), fetcher, opts.sourceRoot);
-        if (info?.sourceMapURL && !sourceMap) logger?.warn(`source map of ${script.url} not loaded; reporting the script itself`);
-        return {
-          path: reportPath(script.url, opts.sourceRoot),
-          source: sourceMap ? scriptSource : stripSourceMapComment(scriptSource),
-          ...(sourceMap ? { sourceMap } : {}),
-        };
-      });
-    }
   }
 
   for (const endpoint of opts.endpoints) await connect(endpoint);

@@ -93,6 +93,11 @@ describe('browser exporter sidecar against headless Chromium', function () {
       if (r.exceptionDetails) throw new Error(`page threw: ${JSON.stringify(r.exceptionDetails)}`);
       return r.result.value;
     };
+    // The tab starts on about:blank: wait for the fixture's own document, not that one.
+    for (let i = 0; !(await evaluate(`location.href !== 'about:blank' && !!document.getElementById('inc')`).catch(() => false)); i++) {
+      if (i > 500) throw new Error('fixture page never loaded');
+      await new Promise((r) => setTimeout(r, 20));
+    }
     await evaluate(`new Promise((r) => document.readyState === 'complete' ? r() : addEventListener('load', () => r()))`);
     await evaluate(`document.getElementById('inc').click(); document.getElementById('inc').click(); document.getElementById('greet').click();`);
     expect(await evaluate(`document.getElementById('count').textContent + '|' + document.getElementById('greeting').textContent`))

@@ -15,15 +15,14 @@
  * folders of dead gateways (a crash) are removed at start-up.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { extname, isAbsolute, join, normalize, sep } from 'node:path';
+import { extname, join, normalize, sep } from 'node:path';
 import type { Router } from '@koa/router';
-import libCoverage from 'istanbul-lib-coverage';
-import libReport from 'istanbul-lib-report';
-import reports from 'istanbul-reports';
 import { errors } from '../errors.ts';
+import { createRenderer, type Renderer } from './renderer.ts';
+import { safeReportPath } from './sources.ts';
 import { expandGoStatements, parseSelector, selectorToString, type Selector } from '../model/index.ts';
 import type { CoverageQuery } from '../merge/index.ts';
 
@@ -44,10 +43,17 @@ export interface ReportDeps {
   sourceRoots?: (selector: Selector) => string[];
   /** Most selectors kept rendered at once. */
   maxReports?: number;
+  /** Most bytes of rendered reports kept on disk (least recently used go first). */
+  maxBytes?: number;
+  /** Longest a render may take before it is abandoned. */
+  renderTimeoutMs?: number;
+  /** Where renders run; default a worker thread (tests inject a fake). */
+  renderer?: Renderer;
 }
 
+export { findSource, safeReportPath } from './sources.ts';
+
 const PREFIX = 'covgate-reports-';
-const SOURCE_LIMIT = 8 << 20; // a source bigger than this is not rendered
 
 /** Removes report folders left by gateways that are no longer running (a crash, a SIGKILL). */
 export function removeStaleReportDirs(base = tmpdir()): void {
@@ -74,127 +80,103 @@ export function removeStaleReportDirs(base = tmpdir()): void {
   }
 }
 
-/** One path segment safe as a file name: never "", ".", ".." nor containing a separator or NUL. */
-function safeSegment(seg: string): string {
-  const cleaned = seg.replace(/[\u0000-\u001f\\:*?"<>|]/g, '_');
-  if (cleaned === '..') return '__up__';
-  if (cleaned === '.') return '__dot__';
-  return cleaned.slice(0, 200);
-}
-
-/** The relative tree the renderer sees for a coverage path. */
-export function safeReportPath(path: string): string {
-  const segs = path.split(/[\\/]+/).filter((s) => s !== '').map(safeSegment);
-  return segs.length ? segs.join('/') : '__empty__';
-}
-
-/** Whether `file` (realpath'd) lies under one of `roots` (realpath'd). */
-function underRoot(file: string, roots: string[]): boolean {
-  return roots.some((r) => file === r || file.startsWith(r.endsWith(sep) ? r : r + sep));
-}
-
-/**
- * Source text of an original coverage path: from the data itself, else a
- * regular file under one of `roots` (absolute paths must lie under a root,
- * relative ones are looked up in each root). undefined = not available.
- */
-export function findSource(path: string, data: unknown, roots: string[]): string | undefined {
-  const carried = carriedSource(path, data);
-  if (carried !== undefined) return carried;
-  if (!roots.length || path.includes('\0')) return undefined;
-  const real = roots.flatMap((r) => {
-    try {
-      return [realpathSync(r)];
-    } catch {
-      return [];
-    }
-  });
-  const candidates = isAbsolute(path) ? [path] : real.map((r) => join(r, path));
-  for (const c of candidates) {
-    try {
-      const resolved = realpathSync(c); // follows symlinks: the target must still be under a root
-      if (!underRoot(resolved, real)) continue;
-      const st = statSync(resolved);
-      if (!st.isFile() || st.size > SOURCE_LIMIT) continue;
-      return readFileSync(resolved, 'utf8');
-    } catch {
-      /* not there: try the next root */
-    }
+/** Bytes of the files under `dir`. */
+async function sizeOf(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) total += (await stat(join(e.parentPath, e.name))).size;
   }
-  return undefined;
+  return total;
 }
 
-function carriedSource(path: string, data: unknown): string | undefined {
-  const ism = (data as { inputSourceMap?: { sources?: unknown; sourcesContent?: unknown } } | undefined)?.inputSourceMap;
-  if (!ism || !Array.isArray(ism.sources) || !Array.isArray(ism.sourcesContent)) return undefined;
-  const sources = ism.sources as unknown[];
-  const contents = ism.sourcesContent as unknown[];
-  let i = sources.findIndex((s) => typeof s === 'string' && (s === path || path.endsWith(`/${s.replace(/^(\.\/)+/, '')}`)));
-  if (i < 0 && sources.length === 1) i = 0;
-  const text = i >= 0 ? contents[i] : undefined;
-  return typeof text === 'string' ? text : undefined;
+interface Rendered {
+  version: string;
+  dir: string;
+  bytes: number;
 }
 
 export function createReports(deps: ReportDeps) {
   removeStaleReportDirs();
   const root = mkdtempSync(join(tmpdir(), `${PREFIX}${process.pid}-`));
+  const renderer = deps.renderer ?? createRenderer({ timeoutMs: deps.renderTimeoutMs });
   const selectors = new Map<string, Selector>();
-  const rendered = new Map<string, { version: string; dir: string }>();
+  // Insertion order is recency: a hit moves its entry to the end.
+  const rendered = new Map<string, Rendered>();
+  const inFlight = new Map<string, { version: string; done: Promise<string> }>();
   let seq = 0;
-  const max = deps.maxReports ?? 32;
+  const maxReports = deps.maxReports ?? 32;
+  const maxBytes = deps.maxBytes ?? 512 << 20;
 
   function keyOf(selector: Selector): string {
     const key = createHash('sha256').update(selectorToString(selector)).digest('base64url').slice(0, 16);
     selectors.set(key, selector);
-    if (selectors.size > max * 4) selectors.delete(selectors.keys().next().value!);
+    if (selectors.size > maxReports * 4) selectors.delete(selectors.keys().next().value!);
     return key;
   }
 
-  function render(key: string): string {
+  /** Drops the least recently used reports until the count and byte budgets hold (never `keep`). */
+  async function evict(keep: string): Promise<void> {
+    const doomed: string[] = [];
+    let bytes = 0;
+    for (const r of rendered.values()) bytes += r.bytes;
+    for (const [key, r] of rendered) {
+      if (rendered.size <= maxReports && bytes <= maxBytes) break;
+      if (key === keep) continue;
+      rendered.delete(key);
+      bytes -= r.bytes;
+      doomed.push(r.dir);
+    }
+    await Promise.all(doomed.map((d) => rm(d, { recursive: true, force: true })));
+  }
+
+  async function renderNow(key: string, selector: Selector, version: string, roots: string[]): Promise<string> {
+    const dir = join(root, `${key}-${seq++}`);
+    const merged = deps.query.coverage(selector);
+    // The renderer sees only sanitised relative paths; originals stay for the source lookup.
+    const originals: Record<string, string> = Object.create(null);
+    const safeMap: Record<string, unknown> = Object.create(null);
+    for (const [path, data] of Object.entries(merged.map as Record<string, unknown>)) {
+      let safe = safeReportPath(path);
+      for (let n = 2; Object.hasOwn(originals, safe); n++) safe = `${safeReportPath(path)}~${n}`;
+      originals[safe] = path;
+      safeMap[safe] = { ...(data as object), path: safe };
+    }
+    mkdirSync(dir, { recursive: true });
+    try {
+      // Go files: statements weighted by numStmts, as every other covgate summary (model/summary.ts).
+      await renderer.render({ dir, map: expandGoStatements(safeMap as never) as never, originals: { ...originals }, roots });
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+    const old = rendered.get(key);
+    rendered.delete(key);
+    rendered.set(key, { version, dir, bytes: await sizeOf(dir) });
+    if (old) await rm(old.dir, { recursive: true, force: true });
+    await evict(key);
+    return dir;
+  }
+
+  /** The folder of an up-to-date rendering of `key`; concurrent callers share one render. */
+  async function render(key: string): Promise<string> {
     const selector = selectors.get(key);
     if (!selector) throw errors.notFound(`report ${key} is not known (open /reports/?<selector> again)`);
     const roots = deps.sourceRoots?.(selector) ?? [];
     // a reload that changes the roots renders again
     const version = `${deps.query.version()}\0${JSON.stringify(roots)}`;
     const hit = rendered.get(key);
-    if (hit && hit.version === version) return hit.dir;
-    const dir = join(root, `${key}-${seq++}`);
-    const merged = deps.query.coverage(selector);
-    // The renderer sees only sanitised relative paths; originals stay here for the source lookup.
-    const originals = new Map<string, { path: string; data: unknown }>();
-    const safeMap: Record<string, unknown> = {};
-    for (const [path, data] of Object.entries(merged.map as Record<string, unknown>)) {
-      let safe = safeReportPath(path);
-      for (let n = 2; originals.has(safe); n++) safe = `${safeReportPath(path)}~${n}`;
-      originals.set(safe, { path, data });
-      safeMap[safe] = { ...(data as object), path: safe };
+    if (hit && hit.version === version) {
+      rendered.delete(key);
+      rendered.set(key, hit);
+      return hit.dir;
     }
-    const context = libReport.createContext({
-      dir,
-      // Go files: statements weighted by numStmts, as every other covgate summary (model/summary.ts).
-      coverageMap: libCoverage.createCoverageMap(expandGoStatements(safeMap as never) as never),
-      defaultSummarizer: 'nested',
-      sourceFinder: (safe: string) => {
-        const o = originals.get(safe);
-        const text = o ? findSource(o.path, o.data, roots) : undefined;
-        if (text === undefined) {
-          // istanbul-reports then shows this message (unescaped, with the stack) instead of the source
-          const e = new Error('source not available');
-          e.stack = '';
-          throw e;
-        }
-        return text;
-      },
-    } as never);
-    reports.create('html', { subdir: '', skipEmpty: false } as never).execute(context);
-    if (hit) rmSync(hit.dir, { recursive: true, force: true });
-    rendered.set(key, { version, dir });
-    if (rendered.size > max) {
-      const [oldKey, old] = rendered.entries().next().value!;
-      rendered.delete(oldKey);
-      rmSync(old.dir, { recursive: true, force: true });
-    }
-    return dir;
+    const running = inFlight.get(key);
+    if (running && running.version === version) return running.done;
+    const done = renderNow(key, selector, version, roots).finally(() => {
+      if (inFlight.get(key)?.done === done) inFlight.delete(key);
+    });
+    inFlight.set(key, { version, done });
+    return done;
   }
 
   return {
@@ -205,21 +187,27 @@ export function createReports(deps: ReportDeps) {
           ctx.redirect(`/reports/${key}/index.html`);
         });
         router.get('/reports/:key/{*file}', async (ctx) => {
-          const dir = render(ctx.params.key!);
-          const rel = normalize(decodeURIComponent(ctx.params.file || 'index.html'));
+          const dir = await render(ctx.params.key!);
+          let rel: string;
+          try {
+            rel = normalize(decodeURIComponent(ctx.params.file || 'index.html'));
+          } catch {
+            throw errors.badData('bad report path: malformed percent-encoding');
+          }
           const file = join(dir, rel);
           if (!file.startsWith(dir + sep)) throw errors.badData('bad report path');
           try {
             if (!(await stat(file)).isFile()) throw new Error('not a file');
+            ctx.body = await readFile(file);
           } catch {
             throw errors.notFound(`no report file ${rel}`);
           }
           ctx.type = TYPES[extname(file)] ?? 'application/octet-stream';
-          ctx.body = await readFile(file);
         });
       };
     },
-    stop() {
+    async stop() {
+      await renderer.stop();
       rmSync(root, { recursive: true, force: true });
     },
   };

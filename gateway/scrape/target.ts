@@ -1,4 +1,6 @@
 import type { AxiosInstance } from 'axios';
+import { fileURLToPath } from 'node:url';
+import { readConfined } from '../confined-fs.ts';
 import { CovgateError, describeError, errors, isCovgateError } from '../errors.ts';
 import type { Labels, ScrapeConfig } from '../config/types.ts';
 import { REGISTRATION_GENERATION_LABEL } from '../discovery/types.ts';
@@ -181,10 +183,10 @@ export class ScrapeTarget {
       const target = new URL(this.url);
       const u = new URL(url, this.url);
       if (u.protocol === 'file:') {
-        // Only a process on this machine can name files here that are its own sources.
+        // Only a process on this machine can name files here that are its own sources,
+        // and only under the job's `sources:` roots: never the gateway's own files.
         if (!isLoopbackHost(target.hostname)) return undefined;
-        const { readFile } = await import('node:fs/promises');
-        return await readFile(u, 'utf8');
+        return await readConfined(fileURLToPath(u), this.config.sources);
       }
       if (u.origin !== target.origin) return undefined; // never fetch another host on a target's say-so
       const res = await this.http.get<string>(u.toString(), {

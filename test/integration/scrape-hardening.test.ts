@@ -1,4 +1,8 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { useProcesses } from '../helpers/processes.ts';
@@ -127,6 +131,42 @@ describe('scrape hardening: redirects and lastError (real gateway and loopback s
       expect(targets.map((t) => new URL(t.scrapeUrl).pathname).sort()).to.deep.equal(['/a/coverage', '/b/coverage', '/c/coverage']);
     } finally {
       await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('reads the V8 sources a loopback target names only under the job\'s sources: roots', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'covgate-v8-sources-'));
+    const root = join(work, 'app');
+    mkdirSync(root);
+    const inside = join(root, 'inside.js');
+    const outside = join(work, 'secret.js');
+    writeFileSync(inside, 'function f() { return 1; }\nf();\n');
+    writeFileSync(outside, 'const token = "sk";\nmodule.exports = token;\n');
+    const linked = join(root, 'linked.js');
+    symlinkSync(outside, linked);
+    const script = (id: string, file: string, len: number) => ({
+      scriptId: id,
+      url: pathToFileURL(file).href,
+      functions: [{ functionName: '', isBlockCoverage: true, ranges: [{ startOffset: 0, endOffset: len, count: 1 }] }],
+    });
+    const body = JSON.stringify({
+      result: [script('1', inside, 30), script('2', outside, 40), script('3', linked, 40), script('4', `${root}/../secret.js`, 40)],
+    });
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const g = await gateway(`scrape_configs:${job('v8raw', `127.0.0.1:${port}`, '/coverage', `\n    format: v8\n    sources: [${JSON.stringify(root)}]`)}`);
+      const [r] = (await g.api.post('/api/v1/scrape', {})).data.data.results;
+      expect(r.health, JSON.stringify(r)).to.equal('up');
+      const cov = (await g.api.get('/api/v1/coverage?job=v8raw')).data;
+      expect(Object.keys(cov)).to.deep.equal([inside]);
+    } finally {
+      await new Promise((r) => server.close(r));
+      rmSync(work, { recursive: true, force: true });
     }
   });
 });

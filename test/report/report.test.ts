@@ -8,6 +8,8 @@ import axios from 'axios';
 import { expect } from 'chai';
 import Koa from 'koa';
 import { createReports, findSource, removeStaleReportDirs, safeReportPath } from '../../gateway/report/index.ts';
+import { createRenderer, type Renderer } from '../../gateway/report/renderer.ts';
+import type { RenderJob } from '../../gateway/report/render.ts';
 import type { CoverageQuery } from '../../gateway/merge/index.ts';
 
 const loc = (l: number) => ({ start: { line: l, column: 0 }, end: { line: l, column: 10 } });
@@ -26,7 +28,7 @@ describe('report: sources and output paths are confined', () => {
   let work: string;
   let root: string;
   let server: Server;
-  let stop: () => void;
+  let stop: () => Promise<void>;
   let base: string;
   const outside = () => join(work, 'outside');
 
@@ -60,9 +62,9 @@ describe('report: sources and output paths are confined', () => {
     await new Promise((r) => server.once('listening', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
-  after(() => {
+  after(async () => {
     server.close();
-    stop();
+    await stop();
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -113,6 +115,117 @@ describe('report: sources and output paths are confined', () => {
       removeStaleReportDirs(dir);
       expect(readdirSync(dir).sort()).to.deep.equal([`covgate-reports-${process.pid}-def`, 'unrelated']);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('report: rendering runs off the request path, in a bounded cache', () => {
+  /** A renderer that writes `bytes` per report and finishes only when released. */
+  function fakeRenderer(bytes: number) {
+    const jobs: Array<{ job: RenderJob; release: () => void }> = [];
+    const renderer: Renderer = {
+      render(job) {
+        return new Promise<void>((resolve) => {
+          jobs.push({
+            job,
+            release: () => {
+              writeFileSync(join(job.dir, 'index.html'), 'x'.repeat(bytes));
+              resolve();
+            },
+          });
+        });
+      },
+      async stop() {},
+    };
+    return { renderer, jobs };
+  }
+
+  async function serve(reports: ReturnType<typeof createReports>) {
+    const app = new Koa();
+    const router = new Router();
+    reports.routes()(router);
+    router.get('/ping', (ctx) => {
+      ctx.body = 'pong';
+    });
+    app.use(router.routes());
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const get = (path: string) => axios.get(`${base}${path}`, { proxy: false, validateStatus: () => true, maxRedirects: 0 });
+    const keyOf = async (query: string) => String((await get(`/reports/?${query}`)).headers.location).split('/')[2]!;
+    return { server, get, keyOf };
+  }
+
+  const waitFor = async (cond: () => boolean) => {
+    while (!cond()) await new Promise((r) => setImmediate(r));
+  };
+
+  it('serves other requests while a report renders, and concurrent requests share one render', async () => {
+    const { renderer, jobs } = fakeRenderer(10);
+    const query = { version: () => 'v1', coverage: () => ({ map: { 'a.js': file('a.js') } as never }) } as unknown as CoverageQuery;
+    const reports = createReports({ query, renderer });
+    const { server, get, keyOf } = await serve(reports);
+    try {
+      const key = await keyOf('job=a');
+      const first = get(`/reports/${key}/index.html`);
+      const second = get(`/reports/${key}/index.html`);
+      await waitFor(() => jobs.length === 1);
+      expect((await get('/ping')).data).to.equal('pong');
+      jobs[0]!.release();
+      expect((await first).status).to.equal(200);
+      expect((await second).status).to.equal(200);
+      expect(jobs).to.have.length(1);
+    } finally {
+      server.close();
+      await reports.stop();
+    }
+  });
+
+  it('keeps rendered reports within the byte budget, least recently used first', async () => {
+    const { renderer, jobs } = fakeRenderer(1000);
+    const query = { version: () => 'v1', coverage: () => ({ map: { 'a.js': file('a.js') } as never }) } as unknown as CoverageQuery;
+    const reports = createReports({ query, renderer, maxBytes: 2500 });
+    const { server, get, keyOf } = await serve(reports);
+    const open = async (key: string) => {
+      const res = get(`/reports/${key}/index.html`);
+      await waitFor(() => jobs.some((j) => j.job.dir.includes(key) && !existsSync(join(j.job.dir, 'index.html'))) || jobs.length > 10);
+      for (const j of jobs) if (!existsSync(join(j.job.dir, 'index.html'))) j.release();
+      return (await res).status;
+    };
+    try {
+      const [a, b, c] = [await keyOf('job=a'), await keyOf('job=b'), await keyOf('job=c')];
+      expect(await open(a)).to.equal(200);
+      expect(await open(b)).to.equal(200);
+      expect((await get(`/reports/${a}/index.html`)).status).to.equal(200); // a is now the most recent
+      expect(await open(c)).to.equal(200); // 3000 bytes > 2500: b goes
+      expect(jobs).to.have.length(3);
+      const dirs = jobs.map((j) => existsSync(j.job.dir));
+      expect(dirs).to.deep.equal([true, false, true]);
+      expect((await get(`/reports/${a}/index.html`)).status).to.equal(200);
+      expect(jobs).to.have.length(3); // a was kept: no new render
+    } finally {
+      server.close();
+      await reports.stop();
+    }
+  });
+
+  it('the worker renderer gives up on a render past its time limit and starts afresh for the next', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'covgate-renderer-test-'));
+    const renderer = createRenderer({ timeoutMs: 1 });
+    try {
+      let failed: Error | undefined;
+      await renderer.render({ dir, map: { 'a.js': file('a.js') }, originals: { 'a.js': 'a.js' }, roots: [] }).catch((e: Error) => (failed = e));
+      expect(failed?.message).to.match(/took longer than/);
+      const ok = createRenderer();
+      try {
+        await ok.render({ dir, map: { 'a.js': file('a.js') }, originals: { 'a.js': 'a.js' }, roots: [] });
+        expect(existsSync(join(dir, 'index.html'))).to.equal(true);
+      } finally {
+        await ok.stop();
+      }
+    } finally {
+      await renderer.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -5,7 +5,6 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRequire } from 'node:module';
 import axios from 'axios';
 import { Level } from 'level';
 import pLimit from 'p-limit';
@@ -32,7 +31,9 @@ import { statusPageRoutes } from './api/routes/status-page.ts';
 import { createPushOutbox, pushRoutes, type PushRecord } from './push/index.ts';
 import { createAllowlist, createGuardedHttp, createRegistry, registryRoutes, REGISTRATION_ID_LABEL, type Allowlist, type Lease } from './registry/index.ts';
 
-export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+import { VERSION } from './version.ts';
+
+export { VERSION };
 
 export interface GatewayOptions {
   /** Path of gateway.yaml (re-read on reload). */

@@ -1,18 +1,26 @@
 /**
- * The `covgate` command: parses flags, starts the gateway, wires signals
- * (SIGHUP reloads, SIGTERM/SIGINT stop gracefully).
+ * The `covgate` command. With no command (or `server`): parses flags, starts
+ * the gateway, wires signals (SIGHUP reloads, SIGTERM/SIGINT stop
+ * gracefully). Other commands (commands.ts) talk to a running gateway or
+ * work on local files.
  */
 import { parseArgs } from 'node:util';
-import { createGateway, VERSION } from '../main.ts';
+import { VERSION } from '../version.ts';
 import { createLogger } from '../log/index.ts';
 import { createManualScheduler } from '../clock/index.ts';
 import { describeError } from '../errors.ts';
+import { COMMANDS, COMMANDS_HELP, runCommand } from './commands.ts';
 
 const HELP = `covgate ${VERSION} — pull-based coverage gateway
 
-Usage: covgate [--config gateway.yaml] [flags]
+Usage: covgate [server] [--config gateway.yaml] [flags]
+       covgate <command> [args] (each command has --help)
 
-Flags:
+Commands:
+  server     run the gateway (the default)
+${COMMANDS_HELP}
+
+Server flags:
   -c, --config <file>        gateway.yaml to load (default: ./gateway.yaml)
       --listen <host:port>   override server.listen (e.g. 127.0.0.1:0)
       --storage.path <dir>   override storage.path (LevelDB directory)
@@ -22,9 +30,24 @@ Flags:
   -v, --version              print the version
 
 Signals: SIGHUP reloads the config (like POST /-/reload); SIGTERM/SIGINT stop.
+Exit codes: 0 ok; 1 failed (gateway refused, check below threshold, bad file);
+2 bad command line; 3 gateway unreachable.
 Docs: README.md and docs/architecture.md.`;
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
+  const first = argv[0];
+  if (first === 'server') argv = argv.slice(1);
+  else if (first !== undefined && !first.startsWith('-')) {
+    if (first === 'help') {
+      if (argv[1] && Object.hasOwn(COMMANDS, argv[1])) return runCommand(argv[1], ['--help']);
+      process.stdout.write(`${HELP}\n`);
+      return 0;
+    }
+    const code = await runCommand(first, argv.slice(1));
+    // bin/covgate.js exits right after: let piped output drain first
+    await new Promise<void>((r) => process.stdout.write('', () => r()));
+    return code;
+  }
   let values;
   try {
     ({ values } = parseArgs({
@@ -53,6 +76,8 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     return 0;
   }
   const logger = createLogger(values['log.level'] ?? process.env.COVGATE_LOG_LEVEL ?? 'info');
+  // loaded here, not at the top: client commands start without the gateway's modules
+  const { createGateway } = await import('../main.ts');
   const gateway = createGateway({
     configPath: values.config!,
     listen: values.listen,

@@ -27,7 +27,7 @@ import { createSessions, sessionRoutes, type SessionRecord } from './sessions/in
 import { pushIngestRoutes } from './ingest/routes.ts';
 import { matchesSelector } from './model/index.ts';
 import { createReports } from './report/index.ts';
-import { statusPageRoutes } from './api/routes/status-page.ts';
+import { createHistory, statusPageRoutes, type HistoryPoint } from './status/index.ts';
 import { createPushOutbox, pushRoutes, type PushRecord } from './push/index.ts';
 import { createAllowlist, createGuardedHttp, createRegistry, registryRoutes, REGISTRATION_ID_LABEL, type Allowlist, type Lease } from './registry/index.ts';
 
@@ -224,6 +224,14 @@ export function createGateway(opts: GatewayOptions): Gateway {
     });
     await registry.open();
 
+    // Line coverage over time per service (status page plots): a point a minute when it changed, and at each finished session.
+    const history = createHistory({ kv: store.sublevel<HistoryPoint>('history'), clock, query });
+    await history.open();
+    const historyCancel = scheduler.every(60_000, 60_000, () => {
+      history.record().catch((err) => logger.warn({ err: describeError(err) }, 'could not record coverage history'));
+    });
+    cleanups.push(() => historyCancel());
+
     const sessions = createSessions({
       kv: store.sublevel<SessionRecord>('sessions'),
       store,
@@ -236,6 +244,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
         sessionFinished: (service, summary) => {
           query.bump();
           metrics.sessionFinished(service, summary);
+          history.record().catch((err) => logger.warn({ err: describeError(err) }, 'could not record coverage history'));
         },
       },
     });
@@ -264,7 +273,14 @@ export function createGateway(opts: GatewayOptions): Gateway {
       registryRoutes({ registry, config: () => cfg().registration }),
       pushRoutes({ outbox }),
       reports.routes(),
-      statusPageRoutes({ scrape, query, sessions, version: VERSION }),
+      statusPageRoutes({
+        version: VERSION,
+        query,
+        history,
+        sessions,
+        targets: () => scrape.targets().map((t) => t.info()),
+        storedTargets: () => store.targets(),
+      }),
       metricsRoutes({ metrics }),
     ]);
 

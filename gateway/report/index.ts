@@ -80,6 +80,14 @@ export function removeStaleReportDirs(base = tmpdir()): void {
   }
 }
 
+const escHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The strip on top of every report page: back to the status page, and what is shown. */
+function bannerOf(selector: Selector): string {
+  const shown = selectorToString(selector) || 'everything (all targets)';
+  return `<div style="font:13px system-ui,sans-serif;background:#24292f;color:#fff;padding:6px 16px"><a href="/" style="color:#fff;font-weight:600">&larr; covgate status</a> &middot; selection: <code>${escHtml(shown)}</code></div>`;
+}
+
 /** Bytes of the files under `dir`. */
 async function sizeOf(dir: string): Promise<number> {
   let total = 0;
@@ -144,7 +152,7 @@ export function createReports(deps: ReportDeps) {
     mkdirSync(dir, { recursive: true });
     try {
       // Go files: statements weighted by numStmts, as every other covgate summary (model/summary.ts).
-      await renderer.render({ dir, map: expandGoStatements(safeMap as never) as never, originals: { ...originals }, roots });
+      await renderer.render({ dir, map: expandGoStatements(safeMap as never) as never, originals: { ...originals }, roots, banner: bannerOf(selector) });
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;

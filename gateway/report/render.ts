@@ -3,6 +3,8 @@
  * the render worker (render-worker.ts), never on the gateway's event loop:
  * istanbul-reports writes synchronously and a big selection takes seconds.
  */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import libCoverage from 'istanbul-lib-coverage';
 import libReport from 'istanbul-lib-report';
 import reports from 'istanbul-reports';
@@ -17,6 +19,19 @@ export interface RenderJob {
   originals: Record<string, string>;
   /** Source roots this selection may read from. */
   roots: string[];
+  /** HTML (already escaped) put at the top of every page: the gateway's link back and the selection shown. */
+  banner?: string;
+}
+
+/** Puts `banner` right after <body> of every page istanbul-reports wrote. */
+function addBanner(dir: string, banner: string): void {
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile() || !e.name.endsWith('.html')) continue;
+    const file = join(e.parentPath, e.name);
+    const html = readFileSync(file, 'utf8');
+    const at = html.indexOf('<body>');
+    if (at >= 0) writeFileSync(file, `${html.slice(0, at + 6)}\n${banner}${html.slice(at + 6)}`);
+  }
 }
 
 export function renderHtml(job: RenderJob): void {
@@ -37,4 +52,5 @@ export function renderHtml(job: RenderJob): void {
     },
   } as never);
   reports.create('html', { subdir: '', skipEmpty: false } as never).execute(context);
+  if (job.banner) addBanner(job.dir, job.banner);
 }

@@ -5,6 +5,8 @@ import { parse, type Program } from 'acorn';
 import libCoverage from 'istanbul-lib-coverage';
 import type { CoverageMapData } from 'istanbul-lib-coverage';
 import { mergeScriptCovs, type ScriptCov } from '@bcoe/v8-coverage';
+import { createHash } from 'node:crypto';
+import { applyPlan, learnPlan, planMatches, syntheticFunctions, type Plan } from './v8-plan.ts';
 
 type Converter = ReturnType<typeof v8ToIstanbul>;
 
@@ -53,9 +55,21 @@ interface Entry {
   parses?: boolean;
   istanbul?: CoverageMapData;
   dirty: boolean;
+  /** Library conversions done for this script (converter 'ast'): a plan is learnt at the second. */
+  conversions?: number;
+  /** Counter → offset plan (v8-plan.ts): later conversions need no AST walk. null = none works. */
+  plan?: Plan | null;
 }
 
+/** Plans by script content (path, source, source map): the same build loaded again reuses its plan. */
+const plans = new Map<string, Plan | null>();
+const PLAN_CACHE_LIMIT = 5000;
+/** Bigger scripts are always converted by the library (a plan is learnt from one range per offset). */
+const PLAN_SOURCE_LIMIT = 4 << 20;
+
 export interface V8Accumulator {
+  /** Scripts whose conversions run by plan (no AST walk; see v8-plan.ts). */
+  readonly planned: number;
   /** Adds one `takePreciseCoverage` delta (counts since the previous take). */
   add(delta: ScriptCov[], load: ScriptLoader): Promise<void>;
   /** Cumulative Istanbul coverage of everything added so far. */
@@ -127,6 +141,11 @@ export function createV8Accumulator(opts: V8AccumulatorOptions = {}): V8Accumula
     get size() {
       return entries.size;
     },
+    get planned() {
+      let n = 0;
+      for (const e of entries.values()) if (e.plan) n++;
+      return n;
+    },
     async add(delta, load) {
       for (const script of delta) {
         let entry = entries.get(script.url);
@@ -164,10 +183,14 @@ export function createV8Accumulator(opts: V8AccumulatorOptions = {}): V8Accumula
         for (const [url, entry] of entries) {
           if (entry.source === null || !entry.cov || !entry.parses || !entry.dirty) continue;
           try {
-            const ast = entry.ast ?? parseScript(entry.source.source, url, opts.onWarning);
-            entry.ast = undefined;
-            if (!ast) throw new Error('does not parse');
-            entry.istanbul = await convertAst(entry, ast, entry.cov, url, excludePath);
+            const source = entry.source.source;
+            const ast = () => {
+              const tree = entry.ast ?? parseScript(source, url, opts.onWarning);
+              entry.ast = undefined;
+              if (!tree) throw new Error('does not parse');
+              return tree;
+            };
+            entry.istanbul = await convertEntry(entry, ast, url, excludePath, opts.onWarning);
             entry.dirty = false;
           } catch (err) {
             opts.onWarning?.(`cannot convert ${url}: ${(err as Error).message}`);
@@ -287,25 +310,70 @@ function parseScript(source: string, url: string, warn?: (m: string) => void): P
   }
 }
 
-async function convertAst(
-  entry: Entry,
-  ast: Program,
-  cov: ScriptCov,
-  url: string,
-  excludePath: (p: string) => boolean,
-): Promise<CoverageMapData> {
-  const src = entry.source!;
+/** ast-v8-to-istanbul's output for one script and coverage (its `meta` left in). */
+async function runLibrary(src: ScriptSource, ast: Program, functions: unknown, url: string): Promise<CoverageMapData> {
   const fileUrl = url.startsWith('file:') ? url : pathToFileURL(src.path).href;
-  const data = (await astV8ToIstanbul({
+  return (await astV8ToIstanbul({
     code: src.source,
     ast: ast as never,
-    coverage: { url: fileUrl, functions: cov.functions as never },
+    coverage: { url: fileUrl, functions: functions as never },
     ...(src.sourceMap
       ? { sourceMap: { ...src.sourceMap, names: src.sourceMap.names ?? [] } }
       : /[#@]\s*sourceMappingURL=/.test(src.source)
         ? {}
         : { sourceMap: identitySourceMap(src.path, src.source) as never }),
   })) as CoverageMapData;
+}
+
+const planKey = (src: ScriptSource, url: string) =>
+  createHash('sha256').update(url).update('\0').update(src.source).update('\0').update(src.sourceMap ? JSON.stringify(src.sourceMap) : '').digest('base64url');
+
+/**
+ * Converts an entry's cumulative coverage: by its plan when it has one, else
+ * by the library; at the second library conversion a plan is learnt and kept
+ * only if it reproduces that conversion exactly.
+ */
+async function convertEntry(entry: Entry, ast: () => Program, url: string, excludePath: (p: string) => boolean, warn?: (m: string) => void): Promise<CoverageMapData> {
+  const src = entry.source!;
+  const cov = entry.cov!;
+  if (entry.plan && entry.istanbul) {
+    const counters = applyPlan(entry.plan, cov.functions);
+    const out: CoverageMapData = {};
+    for (const [path, prev] of Object.entries(entry.istanbul)) {
+      const c = counters[path];
+      if (!c) continue;
+      out[path] = { ...prev, s: c.s, f: c.f, b: c.b };
+    }
+    return out;
+  }
+  const data = await runLibrary(src, ast(), cov.functions, url);
+  entry.conversions = (entry.conversions ?? 0) + 1;
+  if (entry.plan === undefined && entry.conversions >= 2 && src.source.length <= PLAN_SOURCE_LIMIT) {
+    const key = planKey(src, url);
+    let plan = plans.get(key);
+    if (plan === undefined) {
+      plan = null;
+      try {
+        // each walk rewrites its tree: a fresh parse per run
+        const a = await runLibrary(src, parseScript(src.source, url)!, syntheticFunctions(src.source.length, 1), url);
+        const b = await runLibrary(src, parseScript(src.source, url)!, syntheticFunctions(src.source.length, 3), url);
+        const learnt = learnPlan(a, b);
+        plan = learnt && planMatches(learnt, cov.functions, data) ? learnt : null;
+      } catch (err) {
+        warn?.(`no conversion plan for ${url}: ${(err as Error).message}`);
+      }
+      if (plans.size >= PLAN_CACHE_LIMIT) plans.delete(plans.keys().next().value!);
+      plans.set(key, plan);
+    } else if (plan && !planMatches(plan, cov.functions, data)) {
+      plan = null;
+    }
+    entry.plan = plan;
+  }
+  return keepStructure(entry, data, excludePath);
+}
+
+/** The library's output without excluded paths and `meta`, sharing the first conversion's maps. */
+function keepStructure(entry: Entry, data: CoverageMapData, excludePath: (p: string) => boolean): CoverageMapData {
   const out: CoverageMapData = {};
   for (const [path, file] of Object.entries(data)) {
     if (excludePath(path)) continue;

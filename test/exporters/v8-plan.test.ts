@@ -1,0 +1,100 @@
+import { request } from 'node:http';
+import { Session } from 'node:inspector/promises';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { parse } from 'acorn';
+import astV8ToIstanbul from 'ast-v8-to-istanbul';
+import { mergeScriptCovs, type ScriptCov } from '@bcoe/v8-coverage';
+import { expect } from 'chai';
+import { applyPlan, learnPlan, syntheticFunctions } from '../../exporters/shared/v8-plan.ts';
+import { createV8Accumulator } from '../../exporters/shared/v8-accumulator.ts';
+
+/** ast-v8-to-istanbul itself: the oracle for every plan. */
+async function library(url: string, code: string, functions: unknown) {
+  const ast = parse(code, { ecmaVersion: 'latest', sourceType: 'script', allowReturnOutsideFunction: true, allowHashBang: true });
+  return astV8ToIstanbul({ code, ast: ast as never, coverage: { url, functions: functions as never } });
+}
+
+const counters = (m: Record<string, { s: object; f: object; b: object }>) => Object.fromEntries(Object.entries(m).map(([p, f]) => [p, { s: f.s, f: f.f, b: f.b }]));
+
+describe('exporters/shared V8 conversion plans (real express coverage, ast-v8-to-istanbul as the oracle)', function () {
+  this.timeout(120_000);
+  const takes: ScriptCov[][] = [];
+  const sources = new Map<string, string>();
+
+  before(async () => {
+    const session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Debugger.enable');
+    await session.post('Profiler.startPreciseCoverage', { callCount: true, detailed: true });
+    const wanted = (s: ScriptCov) => s.url.startsWith('file:') && /\/node_modules\/express\/lib\/.*\.js$/.test(s.url);
+    const take = async () => ((await session.post('Profiler.takePreciseCoverage')).result as ScriptCov[]).filter(wanted);
+    const express = createRequire(import.meta.url)('express') as typeof import('express');
+    const app = express();
+    app.set('env', 'test'); // no error stacks on stderr
+    app.get('/u/:id', (req, res) => res.json({ id: req.params.id }));
+    app.get('/boom', () => {
+      throw new Error('x');
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const port = (server.address() as AddressInfo).port;
+    const get = (path: string) => new Promise<void>((resolve) => request({ port, path, agent: false }, (res) => res.resume().on('end', resolve)).end());
+    takes.push(await take());
+    for (let i = 0; i < 6; i++) await get(`/u/${i}`);
+    takes.push(await take());
+    for (let i = 0; i < 4; i++) await get(i % 2 ? '/boom' : '/nope');
+    takes.push(await take());
+    server.close();
+    for (const s of takes.flat()) {
+      if (!sources.has(s.url)) sources.set(s.url, (await session.post('Debugger.getScriptSource', { scriptId: s.scriptId })).scriptSource);
+    }
+    await session.post('Profiler.stopPreciseCoverage');
+    session.disconnect();
+  });
+
+  it('a plan read off two synthetic conversions gives the library\'s counters for every cumulative take', async () => {
+    const cumulative = new Map<string, ScriptCov>();
+    let planned = 0;
+    let checked = 0;
+    const plans = new Map<string, ReturnType<typeof learnPlan>>();
+    for (const [url, code] of sources) {
+      const a = await library(url, code, syntheticFunctions(code.length, 1));
+      const b = await library(url, code, syntheticFunctions(code.length, 3));
+      plans.set(url, learnPlan(a as never, b as never));
+    }
+    for (const take of takes) {
+      for (const s of take) cumulative.set(s.url, cumulative.has(s.url) ? mergeScriptCovs([cumulative.get(s.url)!, structuredClone(s)])! : structuredClone(s));
+      for (const [url, cov] of cumulative) {
+        const plan = plans.get(url);
+        if (!plan) continue;
+        const real = await library(url, sources.get(url)!, cov.functions);
+        expect(applyPlan(plan, cov.functions), url).to.deep.equal(counters(real as never));
+        checked++;
+      }
+    }
+    for (const p of plans.values()) if (p) planned++;
+    expect(planned, `plans for ${planned}/${plans.size} express files`).to.be.greaterThanOrEqual(Math.ceil(plans.size * 0.9));
+    expect(checked).to.be.greaterThan(20);
+  });
+
+  it('the accumulator converts by plan from the third take on, with exactly the library\'s output', async () => {
+    const acc = createV8Accumulator({ converter: 'ast' });
+    const load = async (s: ScriptCov) => ({ path: new URL(s.url).pathname, source: sources.get(s.url)! });
+    const cumulative = new Map<string, ScriptCov>();
+    for (const take of [...takes, takes[2]!, takes[1]!]) {
+      await acc.add(structuredClone(take), load);
+      for (const s of take) cumulative.set(s.url, cumulative.has(s.url) ? mergeScriptCovs([cumulative.get(s.url)!, structuredClone(s)])! : structuredClone(s));
+      const ours = acc.toIstanbul();
+      for (const [url, cov] of cumulative) {
+        const real = (await library(url, sources.get(url)!, cov.functions)) as Record<string, { s: object; f: object; b: object }>;
+        const [path, file] = Object.entries(real)[0]!;
+        expect(ours[path]!.s, path).to.deep.equal(file.s);
+        expect(ours[path]!.f, path).to.deep.equal(file.f);
+        expect(ours[path]!.b, path).to.deep.equal(file.b);
+      }
+    }
+    expect(acc.planned, 'scripts converted by plan').to.be.greaterThanOrEqual(Math.ceil(sources.size * 0.9));
+  });
+});

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * Browser coverage sidecar:
  *   npx tsx exporters/browser/main.ts --cdp http://127.0.0.1:9222 [--cdp …] \

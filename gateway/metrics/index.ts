@@ -5,23 +5,16 @@
  * registry of its own, never in prom-client's global one, so that several
  * gateways (tests) can live in one process.
  */
-import { createRequire } from 'node:module';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { COVERAGE_KINDS, isAvailable, ratio, type Summary } from '../model/index.ts';
 import { PerFileCapTracker } from './per-file.ts';
 import { PUSH_RESULTS, SCRAPE_RESULTS, type GatewayMetrics, type MetricsOptions, type ScrapeFinishedEvent, type ServiceCoverage } from './types.ts';
 
+import { VERSION } from '../version.ts';
+
 export * from './types.ts';
 export { selectFiles } from './per-file.ts';
 
-function packageVersion(): string {
-  try {
-    const pkg = createRequire(import.meta.url)('../../package.json') as { version?: unknown };
-    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 /**
  * Creates the gateway's metrics. The coverage gauges (`covgate_coverage_*`,
@@ -246,7 +239,7 @@ export function createMetrics(opts: MetricsOptions): GatewayMetrics {
     labelNames: ['version', 'node_version'] as const,
     registers: [registry],
   });
-  buildInfo.set({ version: opts.version ?? packageVersion(), node_version: process.version }, 1);
+  buildInfo.set({ version: opts.version ?? VERSION, node_version: process.version }, 1);
   const reloadSuccessful = new Gauge({
     name: 'covgate_config_last_reload_successful',
     help: 'Whether the last load or reload of gateway.yaml succeeded (1) or was rejected (0).',

@@ -34,7 +34,9 @@ export function createRenderer(opts: { timeoutMs?: number } = {}): Renderer {
   }
 
   function start(): Worker {
-    const w = new Worker(new URL('./render-worker.mjs', import.meta.url));
+    // from sources (tsx) the worker needs tsx's hooks registered first; compiled, it is plain JavaScript
+    const entry = import.meta.url.endsWith('.ts') ? './render-worker.mjs' : './render-worker.js';
+    const w = new Worker(new URL(entry, import.meta.url));
     w.unref();
     w.on('message', (msg: { id: number; error?: string }) => {
       const p = pending.get(msg.id);

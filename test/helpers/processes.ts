@@ -17,8 +17,8 @@ export function useProcesses() {
       cleanup.push(() => e.stop());
       return e;
     },
-    async gateway(configYaml: string, dataDir?: string): Promise<GatewayProcess> {
-      const g = await startGatewayProcess({ configYaml, dataDir });
+    async gateway(configYaml: string, dataDir?: string, env?: NodeJS.ProcessEnv): Promise<GatewayProcess> {
+      const g = await startGatewayProcess({ configYaml, dataDir, env });
       cleanup.push(() => g.stop());
       return g;
     },

@@ -16,7 +16,7 @@ describe('covgate command', function () {
     const help = spawnProcess(process.execPath, [BIN, '--help']);
     await new Promise((r) => help.proc.once('exit', r));
     expect(help.proc.exitCode).to.equal(0);
-    expect(help.output()).to.match(/Usage: covgate \[--config gateway.yaml\]/);
+    expect(help.output()).to.match(/Usage: covgate \[server\] \[--config gateway.yaml\]/);
     const version = spawnProcess(process.execPath, [BIN, '--version']);
     await new Promise((r) => version.proc.once('exit', r));
     expect(version.output()).to.match(/^covgate \d+\.\d+\.\d+/);

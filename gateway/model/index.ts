@@ -7,5 +7,7 @@ export { addCounters, addCountersInto, subtractCounters, countersDecreased, cont
 export { CounterSet } from './counter-set.ts';
 export type { CounterSetData } from './counter-set.ts';
 export { summarize, summarizeFiles, ratio, isAvailable, expandGoStatements } from './summary.ts';
-export { parseSelector, matchesSelector, selectorToString, NON_LABEL_PARAMS } from './selector.ts';
+export { parseSelector, parseSecondSelector, matchesSelector, selectorToString, NON_LABEL_PARAMS, SECOND_SELECTOR_PREFIX } from './selector.ts';
 export type { Selector } from './selector.ts';
+export { combineCoverage, isSetOp, locationKey, SET_OPS } from './set-ops.ts';
+export type { SetOp } from './set-ops.ts';

@@ -11,6 +11,8 @@ import { Level } from 'level';
 import pLimit from 'p-limit';
 import { createApiApp } from './api/app.ts';
 import { coverageRoutes } from './api/routes/coverage.ts';
+import { diffCoverageRoutes } from './api/routes/diff-coverage.ts';
+import { createDiffCoverage, createGitRunner } from './diff/index.ts';
 import { statusRoutes } from './api/routes/status.ts';
 import { targetRoutes } from './api/routes/targets.ts';
 import { metricsRoutes } from './api/routes/metrics.ts';
@@ -103,6 +105,15 @@ export function createGateway(opts: GatewayOptions): Gateway {
       for (const t of store.targets()) if (t.id.startsWith('push:')) live.add(`${t.job}\0${t.labels.service ?? t.job}`);
       return live;
     };
+    const diffCoverage = createDiffCoverage({
+      config: cfg,
+      coverage: (selector) => query.coverage(selector),
+      services: () => [...liveServices()].map((k) => {
+        const [job, service] = k.split('\0') as [string, string];
+        return { job, service };
+      }),
+      git: createGitRunner(),
+    });
     const http = axios.create({ headers: { 'User-Agent': `covgate/${VERSION}` } });
     let metricsRef: ReturnType<typeof createMetrics> | undefined;
     const outbox = createPushOutbox({
@@ -124,6 +135,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
           }),
       },
       pushQueue: () => outbox.queueLengths(),
+      diffCoverage: () => diffCoverage.series(),
     });
     metricsRef = metrics;
 
@@ -258,6 +270,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       statusRoutes({ ...apiCtx, reload }),
       targetRoutes({ scrape, query, clearWindow: (ids, now) => store.clearWindow(ids, now), now: () => clock.now() }),
       coverageRoutes({ query }),
+      diffCoverageRoutes({ diff: diffCoverage, query, bodyLimit: 64 * 1024 * 1024 }),
       pushIngestRoutes({ store, clock, bodyLimit: 256 * 1024 * 1024, onIngested: () => query.bump() }),
       sessionRoutes({ sessions }),
       registryRoutes({ registry, config: () => cfg().registration }),

@@ -6,7 +6,7 @@ export type { SplitCoverage } from './split.ts';
 export { addCounters, addCountersInto, subtractCounters, countersDecreased, continuesLifetime, addSnapshots, cloneCounters, isZero } from './counters.ts';
 export { CounterSet } from './counter-set.ts';
 export type { CounterSetData } from './counter-set.ts';
-export { summarize, summarizeFiles, ratio, isAvailable, expandGoStatements } from './summary.ts';
+export { summarize, summarizeFiles, ratio, isAvailable, expandGoStatements, isGoFile, lineCounts } from './summary.ts';
 export { parseSelector, parseSecondSelector, matchesSelector, selectorToString, NON_LABEL_PARAMS, SECOND_SELECTOR_PREFIX } from './selector.ts';
 export type { Selector } from './selector.ts';
 export { combineCoverage, isSetOp, locationKey, SET_OPS } from './set-ops.ts';

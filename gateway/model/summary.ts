@@ -166,3 +166,29 @@ export function expandGoStatements(map: CoverageMapData): CoverageMapData {
   }
   return out;
 }
+
+/** Whether a file is Go coverage (blocks carrying `numStmts`). */
+export function isGoFile(data: FileCoverageData): boolean {
+  return factsOf(data).go;
+}
+
+/**
+ * Hit count of every coverable line of a file. Istanbul's rule for
+ * JavaScript and line-based formats (`getLineCoverage`: a line is the start
+ * line of a statement, its count the highest of those statements). Go blocks
+ * span lines, and `go tool cover -html` colours every line of a block, so for
+ * Go every line from a block's start to its end is coverable, with the
+ * highest count of the blocks touching it.
+ */
+export function lineCounts(data: FileCoverageData): Map<number, number> {
+  const out = new Map<number, number>();
+  if (!factsOf(data).go) {
+    for (const [line, hits] of Object.entries(libCoverage.createFileCoverage(data).getLineCoverage())) out.set(Number(line), hits);
+    return out;
+  }
+  for (const [id, range] of Object.entries(data.statementMap)) {
+    const hits = data.s[id] ?? 0;
+    for (let l = range.start.line; l <= range.end.line; l++) out.set(l, Math.max(out.get(l) ?? 0, hits));
+  }
+  return out;
+}

@@ -1,0 +1,157 @@
+/**
+ * Stage: diff (patch) coverage. Which lines a change added or modified
+ * (a unified diff uploaded by the client, or `git diff base...head` in the
+ * job's `repository:`), and how many of them the selected coverage ran.
+ * Pure parts: parse.ts (jsdiff), path-map.ts, diff-coverage.ts, render.ts;
+ * git.ts runs git through execFile with argument arrays only.
+ */
+import type { DiffConfig, GatewayConfig, ScrapeConfig } from '../config/types.ts';
+import { errors } from '../errors.ts';
+import type { CoverageMapData, Selector } from '../model/index.ts';
+import { computeDiffCoverage, type DiffCoverageReport } from './diff-coverage.ts';
+import { gitDiff, type GitRunner } from './git.ts';
+import { parseUnifiedDiff, type DiffFile } from './parse.ts';
+import type { PathMapping } from './path-map.ts';
+
+export * from './parse.ts';
+export * from './path-map.ts';
+export * from './diff-coverage.ts';
+export * from './render.ts';
+export { checkGitRef, createGitRunner, gitDiff, gitRefProblem, type GitRunner } from './git.ts';
+
+export interface DiffRequest {
+  selector: Selector;
+  /** A unified diff sent by the client. */
+  diffText?: string;
+  /** A named diff from config (`diffs:`). */
+  name?: string;
+  /** Revisions to diff in the job's repository. */
+  base?: string;
+  head?: string;
+}
+
+export interface DiffCoverageResult {
+  /** What was diffed, for titles: the name, `base...head` (resolved commits) or "uploaded diff". */
+  title: string;
+  source: { kind: 'upload' } | { kind: 'git'; job: string; repository: string; base: string; head: string; name?: string };
+  report: DiffCoverageReport;
+}
+
+export interface DiffSeries {
+  job: string;
+  service: string;
+  diff: string;
+  ratio: number;
+}
+
+export interface DiffCoverageDeps {
+  config(): GatewayConfig;
+  /** Merged coverage of a selection (merge/query stage). */
+  coverage(selector: Selector): { map: CoverageMapData };
+  /** The (job, service) pairs /metrics shows, for the named diffs' series. */
+  services(): Array<{ job: string; service: string }>;
+  git: GitRunner;
+}
+
+export interface DiffCoverageService {
+  report(req: DiffRequest, coverage?: CoverageMapData): Promise<DiffCoverageResult>;
+  /** `covgate_diff_coverage_ratio{job,service,diff}` values: every named diff × every service of its job. */
+  series(): Promise<DiffSeries[]>;
+}
+
+/** path_map and roots of the jobs a selector can reach (its `job` values, or every job). */
+export function mappingFor(config: GatewayConfig, selector: Selector): PathMapping {
+  const jobs = config.scrape_configs.filter((j) => !selector.job || selector.job.includes(j.job_name));
+  const pathMap: Record<string, string> = {};
+  const roots: string[] = [];
+  for (const j of jobs) {
+    Object.assign(pathMap, j.path_map);
+    if (j.repository) roots.push(j.repository);
+    roots.push(...j.sources);
+  }
+  return { pathMap, roots };
+}
+
+export function createDiffCoverage(deps: DiffCoverageDeps): DiffCoverageService {
+  // Parsed git diffs by (repository, resolved base, resolved head): commits never change.
+  const cache = new Map<string, DiffFile[]>();
+
+  async function fromGit(job: ScrapeConfig, base: string, head: string): Promise<{ files: DiffFile[]; base: string; head: string }> {
+    if (!job.repository) throw errors.badData(`job ${JSON.stringify(job.job_name)} has no repository: configured; upload the diff as the request body instead`);
+    const d = await gitDiff(deps.git, job.repository, base, head);
+    const key = `${job.repository}\0${d.base}\0${d.head}`;
+    let files = cache.get(key);
+    if (!files) {
+      files = parseUnifiedDiff(d.text);
+      if (cache.size >= 64) cache.delete(cache.keys().next().value!);
+      cache.set(key, files);
+    }
+    return { files, base: d.base, head: d.head };
+  }
+
+  function jobFor(selector: Selector, config: GatewayConfig): ScrapeConfig {
+    const named = selector.job ?? [];
+    const candidates = config.scrape_configs.filter((j) => j.repository && (named.length === 0 || named.includes(j.job_name)));
+    if (candidates.length === 1) return candidates[0]!;
+    if (candidates.length === 0) {
+      throw errors.badData(
+        named.length > 0 ? `job ${named.join(',')} has no repository: configured, so base/head cannot be diffed; upload the diff as the body` : 'no job has a repository: configured; name a job or upload the diff as the body',
+      );
+    }
+    throw errors.badData(`base/head need one job with a repository; the selection reaches ${candidates.map((j) => j.job_name).join(', ')}: add job=<name>`);
+  }
+
+  async function report(req: DiffRequest, given?: CoverageMapData): Promise<DiffCoverageResult> {
+    const config = deps.config();
+    let files: DiffFile[];
+    let selector = req.selector;
+    let source: DiffCoverageResult['source'];
+    let title: string;
+    if (req.name !== undefined) {
+      const named: DiffConfig | undefined = config.diffs.find((d) => d.name === req.name);
+      if (!named) throw errors.notFound(`no diff named ${JSON.stringify(req.name)} in config (diffs: ${config.diffs.map((d) => d.name).join(', ') || 'none'})`);
+      if (selector.job && !selector.job.includes(named.job)) throw errors.badData(`diff ${named.name} belongs to job ${named.job}, the selector names job ${selector.job.join(',')}`);
+      selector = { ...selector, job: [named.job] };
+      const job = config.scrape_configs.find((j) => j.job_name === named.job)!;
+      const g = await fromGit(job, named.base, named.head);
+      files = g.files;
+      source = { kind: 'git', job: job.job_name, repository: job.repository!, base: g.base, head: g.head, name: named.name };
+      title = `${named.name} (${named.base}...${named.head})`;
+    } else if (req.base !== undefined || req.head !== undefined) {
+      if (req.base === undefined || req.head === undefined) throw errors.badData('give both base and head (git diff base...head), or upload the diff as the body');
+      const job = jobFor(selector, config);
+      const g = await fromGit(job, req.base, req.head);
+      files = g.files;
+      source = { kind: 'git', job: job.job_name, repository: job.repository!, base: g.base, head: g.head };
+      title = `${req.base}...${req.head}`;
+    } else if (req.diffText !== undefined) {
+      files = parseUnifiedDiff(req.diffText);
+      if (files.length === 0 && req.diffText.trim() !== '') throw errors.badData('the body is not a unified diff: no "--- a/<path>" / "+++ b/<path>" file headers found');
+      source = { kind: 'upload' };
+      title = 'uploaded diff';
+    } else {
+      throw errors.badData('diff-coverage needs a unified diff as the POST body, diff=<name> from config, or base=<rev>&head=<rev>');
+    }
+    const map = given ?? deps.coverage(selector).map;
+    return { title, source, report: computeDiffCoverage(files, map, mappingFor(config, selector)) };
+  }
+
+  return {
+    report,
+    async series() {
+      const config = deps.config();
+      const out: DiffSeries[] = [];
+      for (const d of config.diffs) {
+        for (const s of deps.services().filter((x) => x.job === d.job)) {
+          try {
+            const r = await report({ selector: { job: [s.job], service: [s.service] }, name: d.name });
+            out.push({ job: s.job, service: s.service, diff: d.name, ratio: r.report.totals.ratio });
+          } catch {
+            // A diff that cannot be computed now (git failing, no matching files yet) has no series rather than a made-up value.
+          }
+        }
+      }
+      return out;
+    },
+  };
+}

@@ -182,13 +182,17 @@ export function isGoFile(data: FileCoverageData): boolean {
  */
 export function lineCounts(data: FileCoverageData): Map<number, number> {
   const out = new Map<number, number>();
-  if (!factsOf(data).go) {
-    for (const [line, hits] of Object.entries(libCoverage.createFileCoverage(data).getLineCoverage())) out.set(Number(line), hits);
-    return out;
-  }
-  for (const [id, range] of Object.entries(data.statementMap)) {
+  const go = factsOf(data).go;
+  // Written out rather than FileCoverage.getLineCoverage(): the same rule (start line, highest count), without
+  // building and validating a FileCoverage per file, which dominated diff coverage of large changes.
+  for (const id in data.statementMap) {
+    const range = data.statementMap[id]!;
     const hits = data.s[id] ?? 0;
-    for (let l = range.start.line; l <= range.end.line; l++) out.set(l, Math.max(out.get(l) ?? 0, hits));
+    const last = go ? range.end.line : range.start.line;
+    for (let l = range.start.line; l <= last; l++) {
+      const prev = out.get(l);
+      if (prev === undefined || prev < hits) out.set(l, hits);
+    }
   }
   return out;
 }

@@ -108,6 +108,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     const diffCoverage = createDiffCoverage({
       config: cfg,
       coverage: (selector) => query.coverage(selector),
+      byBuild: (selector) => query.byBuild(selector),
       services: () => [...liveServices()].map((k) => {
         const [job, service] = k.split('\0') as [string, string];
         return { job, service };
@@ -269,7 +270,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     const app = createApiApp(apiCtx, [
       statusRoutes({ ...apiCtx, reload }),
       targetRoutes({ scrape, query, clearWindow: (ids, now) => store.clearWindow(ids, now), now: () => clock.now() }),
-      coverageRoutes({ query }),
+      coverageRoutes({ query, carry: (selector) => diffCoverage.carry(selector) }),
       diffCoverageRoutes({ diff: diffCoverage, query, bodyLimit: 64 * 1024 * 1024 }),
       pushIngestRoutes({ store, clock, bodyLimit: 256 * 1024 * 1024, onIngested: () => query.bump() }),
       sessionRoutes({ sessions }),

@@ -54,7 +54,14 @@ export function createGitRunner(opts: { timeoutMs?: number; maxBytes?: number; g
  * resolved with `rev-parse --verify --end-of-options` first, so an unknown ref
  * is a clear 400 and nothing can be read as an option.
  */
-export async function gitDiff(run: GitRunner, repository: string, base: string, head: string): Promise<{ text: string; base: string; head: string }> {
+export async function gitDiff(
+  run: GitRunner,
+  repository: string,
+  base: string,
+  head: string,
+  /** `merge-base` (default): base...head, what a change request shows; `direct`: base head, what carrying counts from one build to another needs. */
+  mode: 'merge-base' | 'direct' = 'merge-base',
+): Promise<{ text: string; base: string; head: string }> {
   checkGitRef(base, 'base');
   checkGitRef(head, 'head');
   const resolve = async (ref: string, what: string) => {
@@ -69,7 +76,8 @@ export async function gitDiff(run: GitRunner, repository: string, base: string, 
   const b = await resolve(base, 'base');
   const h = await resolve(head, 'head');
   try {
-    const text = await run(repository, ['diff', '--no-color', '--no-ext-diff', '--no-textconv', '-M', '--src-prefix=a/', '--dst-prefix=b/', `${b}...${h}`, '--']);
+    const revs = mode === 'direct' ? [b, h] : [`${b}...${h}`];
+    const text = await run(repository, ['diff', '--no-color', '--no-ext-diff', '--no-textconv', '-M', '--src-prefix=a/', '--dst-prefix=b/', ...revs, '--']);
     return { text, base: b, head: h };
   } catch (err) {
     throw errors.unavailable(`git diff ${base}...${head} failed in ${repository}: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`);

@@ -7,16 +7,18 @@
  */
 import type { DiffConfig, GatewayConfig, ScrapeConfig } from '../config/types.ts';
 import { errors } from '../errors.ts';
-import type { CoverageMapData, Selector } from '../model/index.ts';
+import { combineCoverage, summarize, type CoverageMapData, type Selector, type Summary } from '../model/index.ts';
+import { carryCoverage } from './carry.ts';
 import { computeDiffCoverage, type DiffCoverageReport } from './diff-coverage.ts';
 import { gitDiff, type GitRunner } from './git.ts';
 import { parseUnifiedDiff, type DiffFile } from './parse.ts';
-import type { PathMapping } from './path-map.ts';
+import { mapCoveragePath, type PathMapping } from './path-map.ts';
 
 export * from './parse.ts';
 export * from './path-map.ts';
 export * from './diff-coverage.ts';
 export * from './render.ts';
+export * from './carry.ts';
 export { checkGitRef, createGitRunner, gitDiff, gitRefProblem, type GitRunner } from './git.ts';
 
 export interface DiffRequest {
@@ -44,10 +46,29 @@ export interface DiffSeries {
   ratio: number;
 }
 
+/** A selection's coverage with older builds carried onto the newest (`carry=lines`). */
+export interface CarryResult {
+  /** `lines`: older builds were mapped through their diffs; `none`: merged by source location (the note says why). */
+  mode: 'lines' | 'none';
+  map: CoverageMapData;
+  /** The newest build's commit. */
+  newest?: string;
+  /** Commits whose coverage was carried through a diff. */
+  carriedFrom: string[];
+  /** Why (part of) the coverage was merged by location instead. */
+  notes: string[];
+  /** The newest build's own coverage. */
+  observed: Summary;
+  /** Observed plus carried. */
+  combined: Summary;
+}
+
 export interface DiffCoverageDeps {
   config(): GatewayConfig;
   /** Merged coverage of a selection (merge/query stage). */
   coverage(selector: Selector): { map: CoverageMapData };
+  /** The selection's coverage per build, newest first; undefined when builds are unknown (sessions). */
+  byBuild?(selector: Selector): Array<{ commit?: string; coverage: { map: CoverageMapData } }> | undefined;
   /** The (job, service) pairs /metrics shows, for the named diffs' series. */
   services(): Array<{ job: string; service: string }>;
   git: GitRunner;
@@ -55,6 +76,15 @@ export interface DiffCoverageDeps {
 
 export interface DiffCoverageService {
   report(req: DiffRequest, coverage?: CoverageMapData): Promise<DiffCoverageResult>;
+  /**
+   * Coverage of a selection spanning builds with the older builds' counts
+   * carried onto the newest build through `git diff <old> <newest>` in the
+   * job's repository (diff/carry.ts). Undefined when the selection has at most
+   * one build (nothing to carry). Builds without a commit, or without a
+   * repository to diff in, are merged by source location as before, and the
+   * notes say so.
+   */
+  carry(selector: Selector): Promise<CarryResult | undefined>;
   /** `covgate_diff_coverage_ratio{job,service,diff}` values: every named diff × every service of its job. */
   series(): Promise<DiffSeries[]>;
 }
@@ -136,8 +166,62 @@ export function createDiffCoverage(deps: DiffCoverageDeps): DiffCoverageService 
     return { title, source, report: computeDiffCoverage(files, map, mappingFor(config, selector)) };
   }
 
+  async function carry(selector: Selector): Promise<CarryResult | undefined> {
+    const builds = deps.byBuild?.(selector);
+    if (!builds || builds.length <= 1) return undefined;
+    const config = deps.config();
+    const [newest, ...older] = builds as [(typeof builds)[number], ...typeof builds];
+    const observedMap = newest.coverage.map;
+    const notes: string[] = [];
+    const carriedFrom: string[] = [];
+    let job: ScrapeConfig | undefined;
+    try {
+      job = jobFor(selector, config);
+    } catch (err) {
+      notes.push(`no diff between builds: ${(err as Error).message}`);
+    }
+    if (newest.commit === undefined) notes.push('the newest build has no build.commit');
+    const mapping = mappingFor(config, selector);
+    const pathOf = (p: string) => mapCoveragePath(p, mapping);
+    let map = observedMap;
+    for (const b of older) {
+      if (!job || newest.commit === undefined || b.commit === undefined) {
+        if (b.commit === undefined && newest.commit !== undefined) notes.push('coverage without build.commit merged by source location');
+        map = combineCoverage(map, b.coverage.map, 'merge');
+        continue;
+      }
+      let files: DiffFile[];
+      try {
+        files = parseUnifiedDiff((await gitDiff(deps.git, job.repository!, b.commit, newest.commit, 'direct')).text);
+      } catch (err) {
+        notes.push(`build ${b.commit} merged by source location: ${(err as Error).message}`);
+        map = combineCoverage(map, b.coverage.map, 'merge');
+        continue;
+      }
+      const carried = carryCoverage(b.coverage.map, observedMap, files, pathOf);
+      // Files the new build has not reported (yet) and the diff does not touch are unchanged: they keep their coverage as it is.
+      const touched = new Set(files.flatMap((f) => [f.oldPath, f.newPath]).filter((x): x is string => x !== undefined));
+      for (const [path, data] of Object.entries(b.coverage.map)) {
+        const rp = pathOf(path);
+        if (!observedMap[path] && !(rp !== undefined && touched.has(rp))) carried[path] = data;
+      }
+      map = combineCoverage(map, carried, 'merge');
+      carriedFrom.push(b.commit);
+    }
+    return {
+      mode: carriedFrom.length > 0 ? 'lines' : 'none',
+      map,
+      ...(newest.commit !== undefined ? { newest: newest.commit } : {}),
+      carriedFrom,
+      notes: [...new Set(notes)],
+      observed: summarize(observedMap),
+      combined: summarize(map),
+    };
+  }
+
   return {
     report,
+    carry,
     async series() {
       const config = deps.config();
       const out: DiffSeries[] = [];

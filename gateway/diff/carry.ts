@@ -47,12 +47,17 @@ const identity: LineMap = (l) => l;
 /** The range moved to the new file when none of its lines changed (every line maps, and they stay contiguous). */
 function moveRange(r: Range | undefined, map: LineMap): Range | undefined {
   if (!r) return undefined;
+  // Istanbul's implicit `else` arm has an empty location ({start: {}, end: {}}): nothing to move.
+  if (typeof r.start?.line !== 'number' || typeof r.end?.line !== 'number') return r;
   const s = map(r.start.line);
   const e = map(r.end.line);
   if (s === undefined || e === undefined || e - s !== r.end.line - r.start.line) return undefined;
   for (let l = r.start.line + 1; l < r.end.line; l++) if (map(l) === undefined) return undefined;
   return { start: { line: s, column: r.start.column }, end: { line: e, column: r.end.column } };
 }
+
+/** Istanbul numbers anonymous functions by their order in the file (`(anonymous_3)`), which changes across builds. */
+const fnName = (name: string) => (/^\(anonymous_\d+\)$/.test(name) ? '(anonymous)' : name);
 
 const key = (r: Range | undefined) => (r ? `${r.start.line}:${r.start.column}-${r.end.line}:${r.end.column}` : '?');
 
@@ -78,7 +83,9 @@ export function carryFile(oldData: FileCoverageData, newData: FileCoverageData, 
   for (const [id, fn] of Object.entries(oldData.fnMap)) {
     const body = moveRange(fn.loc, map);
     const decl = moveRange(fn.decl ?? fn.loc, map);
-    if (body && decl) oldF.set(`${fn.name}@${key(decl)}@${key(body)}`, (oldF.get(`${fn.name}@${key(decl)}@${key(body)}`) ?? 0) + (oldData.f[id] ?? 0));
+    if (!body || !decl) continue;
+    const k = `${fnName(fn.name)}@${key(decl)}@${key(body)}`;
+    oldF.set(k, (oldF.get(k) ?? 0) + (oldData.f[id] ?? 0));
   }
   const oldB = new Map<string, number[]>();
   for (const [id, br] of Object.entries(oldData.branchMap)) {
@@ -90,7 +97,7 @@ export function carryFile(oldData: FileCoverageData, newData: FileCoverageData, 
     oldB.set(k, (oldData.b[id] ?? []).map((v, i) => v + (cur[i] ?? 0)));
   }
   for (const [id, r] of Object.entries(newData.statementMap)) s[id] = oldS.get(key(r)) ?? 0;
-  for (const [id, fn] of Object.entries(newData.fnMap)) f[id] = oldF.get(`${fn.name}@${key(fn.decl ?? fn.loc)}@${key(fn.loc)}`) ?? 0;
+  for (const [id, fn] of Object.entries(newData.fnMap)) f[id] = oldF.get(`${fnName(fn.name)}@${key(fn.decl ?? fn.loc)}@${key(fn.loc)}`) ?? 0;
   for (const [id, br] of Object.entries(newData.branchMap)) {
     const carried = oldB.get(`${br.type}@${key(br.loc)}@${br.locations.map(key).join(';')}`) ?? [];
     b[id] = (newData.b[id] ?? br.locations.map(() => 0)).map((_, i) => carried[i] ?? 0);

@@ -33,7 +33,8 @@ export interface CoverageQuery {
   coverage(selector: Selector): MergedCoverage;
   /**
    * The selection's coverage per build (`build.commit` of each lifetime; no
-   * commit = `commit` undefined), newest build first, for carrying coverage
+   * commit = `commit` undefined), newest build first (the build first scraped
+   * most recently: the latest deployment), for carrying coverage
    * across builds. Undefined when a resolver (sessions) takes the selector:
    * sessions are not split by build.
    */
@@ -85,7 +86,7 @@ export function createCoverageQuery(store: CoverageStore): CoverageQuery {
       if (resolver?.(selector)) return undefined;
       return store
         .counterSetsByBuild(selector)
-        .sort((a, b) => b.lastSeen - a.lastSeen)
+        .sort((a, b) => b.firstSeen - a.firstSeen || b.lastSeen - a.lastSeen)
         .map((g) => ({ ...(g.commit !== undefined ? { commit: g.commit } : {}), lastSeen: g.lastSeen, coverage: fromSet(g.set) }));
     },
     services(perFile, include) {

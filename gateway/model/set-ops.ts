@@ -14,7 +14,9 @@ type Loc = { start: { line: number; column: number | null }; end: { line: number
 /** A unit's identity across builds: its source location (as istanbul-lib-coverage merges). */
 export const locationKey = (l: Loc | undefined): string =>
   l ? `${l.start.line}:${l.start.column ?? ''}-${l.end.line}:${l.end.column ?? ''}` : '?';
-const fnKey = (fn: { name: string; decl?: Range; loc?: Range }) => `${fn.name}@${locationKey((fn.decl ?? fn.loc) as Loc)}`;
+/** Istanbul numbers anonymous functions by their order in the file (`(anonymous_3)`), which differs between builds: not part of the identity. */
+const fnKey = (fn: { name: string; decl?: Range; loc?: Range }) =>
+  `${/^\(anonymous_\d+\)$/.test(fn.name) ? '(anonymous)' : fn.name}@${locationKey((fn.decl ?? fn.loc) as Loc)}`;
 const branchKey = (br: { type: string; loc?: Range }) => `${br.type}@${locationKey(br.loc as Loc)}`;
 
 /** B's counts by location: statements, functions, branch arms. Repeated locations (never in one Istanbul build, but be safe) are summed. */

@@ -320,11 +320,11 @@ export function createCoverageStore(db: Db): CoverageStore {
       return set;
     },
     counterSetsByBuild(select) {
-      const groups = new Map<string, { commit?: string; lastSeen: number; set: CounterSet }>();
+      const groups = new Map<string, { commit?: string; firstSeen: number; lastSeen: number; set: CounterSet }>();
       const group = (commit: string | undefined) => {
         const k = commit ?? '';
         let g = groups.get(k);
-        if (!g) groups.set(k, (g = { ...(commit !== undefined ? { commit } : {}), lastSeen: 0, set: new CounterSet() }));
+        if (!g) groups.set(k, (g = { ...(commit !== undefined ? { commit } : {}), firstSeen: Infinity, lastSeen: 0, set: new CounterSet() }));
         return g;
       };
       for (const tid of selectIds(select)) {
@@ -336,10 +336,12 @@ export function createCoverageStore(db: Db): CoverageStore {
           const commit = lt.meta.build?.commit;
           const g = group(commit === '' ? undefined : commit);
           g.set.addSnapshot(lt.latest);
+          g.firstSeen = Math.min(g.firstSeen, lt.meta.firstSeen);
           g.lastSeen = Math.max(g.lastSeen, lt.meta.lastSeen);
         }
       }
-      return [...groups.values()];
+      // An archive alone (folded lifetimes) has no known first scrape: the oldest.
+      return [...groups.values()].map((g) => (g.firstSeen === Infinity ? { ...g, firstSeen: 0 } : g));
     },
     lifetimeSnapshots(targetIds) {
       const out: LifetimeSnapshots = new Map();

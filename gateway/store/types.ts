@@ -96,9 +96,10 @@ export interface CoverageStore {
   /**
    * The same window sums as `counterSet`, split by the build (`build.commit`)
    * of each lifetime; lifetimes without a commit and retention archives go to
-   * `commit: undefined`. `lastSeen` is the newest scrape of the build.
+   * `commit: undefined`. `firstSeen` is when the build was first scraped (its
+   * earliest lifetime), `lastSeen` its newest scrape.
    */
-  counterSetsByBuild(select: Selector | { ids: string[] }): Array<{ commit?: string; lastSeen: number; set: CounterSet }>;
+  counterSetsByBuild(select: Selector | { ids: string[] }): Array<{ commit?: string; firstSeen: number; lastSeen: number; set: CounterSet }>;
   /** Newest snapshot of each lifetime of the given targets. */
   lifetimeSnapshots(targetIds: Iterable<string>): LifetimeSnapshots;
   /** Monotonic number that changes whenever any coverage changes (for caches). */

@@ -7,10 +7,13 @@ import { createGateway, VERSION } from '../main.ts';
 import { createLogger } from '../log/index.ts';
 import { createManualScheduler } from '../clock/index.ts';
 import { describeError } from '../errors.ts';
+import { isSetOp } from '../model/index.ts';
+import { runSetOp } from './set-ops.ts';
 
 const HELP = `covgate ${VERSION} — pull-based coverage gateway
 
 Usage: covgate [--config gateway.yaml] [flags]
+       covgate merge|subtract|intersect <a> <b> [--format f] [-o file]   (local files, any format)
 
 Flags:
   -c, --config <file>        gateway.yaml to load (default: ./gateway.yaml)
@@ -25,6 +28,9 @@ Signals: SIGHUP reloads the config (like POST /-/reload); SIGTERM/SIGINT stop.
 Docs: README.md and docs/architecture.md.`;
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
+  if (isSetOp(argv[0])) {
+    return runSetOp(argv[0], argv.slice(1), { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) });
+  }
   let values;
   try {
     ({ values } = parseArgs({

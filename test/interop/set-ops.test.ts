@@ -143,6 +143,9 @@ describe('interop: set operations equal go tool covdata and istanbul-lib-coverag
       const want = blocks(textfmt(out, `${op}.txt`));
       const got = blocks(await get(`job=goapp&run=a&op=${op}&b.job=goapp&b.run=b&format=gocover`));
       expect(got, op).to.deep.equal(want);
+      // The CLI on the same two local files.
+      const cli = run(process.execPath, [join(REPO, 'bin/covgate.js'), op, join(dir, 'a.txt'), join(dir, 'b.txt'), '--format', 'gocover']);
+      expect(blocks(cli), `cli ${op}`).to.deep.equal(want);
       // The operation is not a no-op on this data.
       expect(Object.values(want).some((v) => v.endsWith(' 0')), op).to.equal(true);
     }

@@ -102,6 +102,8 @@ export function mappingFor(config: GatewayConfig, selector: Selector): PathMappi
   return { pathMap, roots };
 }
 
+const FULL_SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+
 export function createDiffCoverage(deps: DiffCoverageDeps): DiffCoverageService {
   // Parsed git diffs by (repository, resolved base, resolved head): commits never change.
   const cache = new Map<string, DiffFile[]>();
@@ -192,7 +194,15 @@ export function createDiffCoverage(deps: DiffCoverageDeps): DiffCoverageService 
       }
       let files: DiffFile[];
       try {
-        files = parseUnifiedDiff((await gitDiff(deps.git, job.repository!, b.commit, newest.commit, 'direct')).text);
+        // Full commit ids never change meaning: their diff is cached (a query per dashboard refresh must not run git each time).
+        const immutable = FULL_SHA.test(b.commit) && FULL_SHA.test(newest.commit);
+        const key = `carry\0${job.repository}\0${b.commit}\0${newest.commit}`;
+        const hit = immutable ? cache.get(key) : undefined;
+        files = hit ?? parseUnifiedDiff((await gitDiff(deps.git, job.repository!, b.commit, newest.commit, 'direct')).text);
+        if (immutable && !hit) {
+          if (cache.size >= 64) cache.delete(cache.keys().next().value!);
+          cache.set(key, files);
+        }
       } catch (err) {
         notes.push(`build ${b.commit} merged by source location: ${(err as Error).message}`);
         map = combineCoverage(map, b.coverage.map, 'merge');

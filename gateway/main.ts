@@ -271,7 +271,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       statusRoutes({ ...apiCtx, reload }),
       targetRoutes({ scrape, query, clearWindow: (ids, now) => store.clearWindow(ids, now), now: () => clock.now() }),
       coverageRoutes({ query, carry: (selector) => diffCoverage.carry(selector) }),
-      diffCoverageRoutes({ diff: diffCoverage, query, bodyLimit: 64 * 1024 * 1024 }),
+      diffCoverageRoutes({ diff: diffCoverage, query, carry: (selector) => diffCoverage.carry(selector), bodyLimit: 64 * 1024 * 1024 }),
       pushIngestRoutes({ store, clock, bodyLimit: 256 * 1024 * 1024, onIngested: () => query.bump() }),
       sessionRoutes({ sessions }),
       registryRoutes({ registry, config: () => cfg().registration }),

@@ -75,7 +75,12 @@ export interface DiffCoverageDeps {
 }
 
 export interface DiffCoverageService {
-  report(req: DiffRequest, coverage?: CoverageMapData): Promise<DiffCoverageResult>;
+  /**
+   * Diff coverage of a request. `coverage` replaces the selection's merged
+   * coverage: a map, or a function of the effective selector (a named diff
+   * selects its job) returning one, or undefined for the plain merge.
+   */
+  report(req: DiffRequest, coverage?: CoverageMapData | ((selector: Selector) => Promise<CoverageMapData | undefined>)): Promise<DiffCoverageResult>;
   /**
    * Coverage of a selection spanning builds with the older builds' counts
    * carried onto the newest build through `git diff <old> <newest>` in the
@@ -133,7 +138,7 @@ export function createDiffCoverage(deps: DiffCoverageDeps): DiffCoverageService 
     throw errors.badData(`base/head need one job with a repository; the selection reaches ${candidates.map((j) => j.job_name).join(', ')}: add job=<name>`);
   }
 
-  async function report(req: DiffRequest, given?: CoverageMapData): Promise<DiffCoverageResult> {
+  async function report(req: DiffRequest, given?: CoverageMapData | ((selector: Selector) => Promise<CoverageMapData | undefined>)): Promise<DiffCoverageResult> {
     const config = deps.config();
     let files: DiffFile[];
     let selector = req.selector;
@@ -164,7 +169,7 @@ export function createDiffCoverage(deps: DiffCoverageDeps): DiffCoverageService 
     } else {
       throw errors.badData('diff-coverage needs a unified diff as the POST body, diff=<name> from config, or base=<rev>&head=<rev>');
     }
-    const map = given ?? deps.coverage(selector).map;
+    const map = (typeof given === 'function' ? await given(selector) : given) ?? deps.coverage(selector).map;
     return { title, source, report: computeDiffCoverage(files, map, mappingFor(config, selector)) };
   }
 
@@ -238,7 +243,8 @@ export function createDiffCoverage(deps: DiffCoverageDeps): DiffCoverageService 
       for (const d of config.diffs) {
         for (const s of deps.services().filter((x) => x.job === d.job)) {
           try {
-            const r = await report({ selector: { job: [s.job], service: [s.service] }, name: d.name });
+            // Carried like the API's default, so an older build's counts never land on lines the newest changed.
+            const r = await report({ selector: { job: [s.job], service: [s.service] }, name: d.name }, async (sel) => (await carry(sel))?.map);
             out.push({ job: s.job, service: s.service, diff: d.name, ratio: r.report.totals.ratio });
           } catch {
             // A diff that cannot be computed now (git failing, no matching files yet) has no series rather than a made-up value.

@@ -203,6 +203,24 @@ scrape_configs:
     expect(Number(r.headers['x-covgate-carried-lines'])).to.equal(allLines.covered - obsLines.covered);
   });
 
+  it('diff coverage over both builds: carried (default) = the new build’s own counts on changed lines; a location merge puts old counts there', async () => {
+    const r = await gw.api.get('/api/v1/diff-coverage?job=shop&base=v1&head=v2');
+    expect(r.status, JSON.stringify(r.data)).to.equal(200);
+    expect(r.headers['x-covgate-carry']).to.equal('lines');
+    type F = { path: string; lines: Array<{ line: number; hits: number | null }> };
+    const files = r.data.data.files as F[];
+    expect(files.length).to.equal(3);
+    for (const f of files) {
+      const counts = libCoverage.createFileCoverage(observedNew[join(repo, f.path)]!).getLineCoverage();
+      expect(f.lines.map((l) => [l.line, l.hits]), f.path).to.deep.equal(f.lines.map((l) => [l.line, counts[l.line] ?? null]));
+    }
+    // The old build ran `return n * 0.9` (vip) at the very place v2 has the changed `return n * 0.8`.
+    const none = await gw.api.get('/api/v1/diff-coverage?job=shop&base=v1&head=v2&carry=none');
+    const vip = (d: { files: F[] }) => d.files.find((f) => f.path === 'src/pricing.js')!.lines.find((l) => l.line === 4)!.hits;
+    expect(vip(r.data.data)).to.equal(0);
+    expect(vip(none.data.data)).to.equal(1);
+  });
+
   it('carry=none merges builds by source location as before: old files stay, no carry headers', async () => {
     const r = await gw.api.get('/api/v1/coverage?job=shop&carry=none');
     expect(r.status).to.equal(200);

@@ -55,6 +55,8 @@ export interface CarryResult {
   newest?: string;
   /** Commits whose coverage was carried through a diff. */
   carriedFrom: string[];
+  /** When each carried build was last scraped (epoch ms): its carried counts were last seen running no later than that. */
+  lastSeen: Record<string, number>;
   /** Why (part of) the coverage was merged by location instead. */
   notes: string[];
   /** The newest build's own coverage. */
@@ -68,7 +70,7 @@ export interface DiffCoverageDeps {
   /** Merged coverage of a selection (merge/query stage). */
   coverage(selector: Selector): { map: CoverageMapData };
   /** The selection's coverage per build, newest first; undefined when builds are unknown (sessions). */
-  byBuild?(selector: Selector): Array<{ commit?: string; coverage: { map: CoverageMapData } }> | undefined;
+  byBuild?(selector: Selector): Array<{ commit?: string; lastSeen: number; coverage: { map: CoverageMapData } }> | undefined;
   /** The (job, service) pairs /metrics shows, for the named diffs' series. */
   services(): Array<{ job: string; service: string }>;
   git: GitRunner;
@@ -181,6 +183,7 @@ export function createDiffCoverage(deps: DiffCoverageDeps): DiffCoverageService 
     const observedMap = newest.coverage.map;
     const notes: string[] = [];
     const carriedFrom: string[] = [];
+    const lastSeen: Record<string, number> = {};
     let job: ScrapeConfig | undefined;
     try {
       job = jobFor(selector, config);
@@ -222,12 +225,14 @@ export function createDiffCoverage(deps: DiffCoverageDeps): DiffCoverageService 
       }
       map = combineCoverage(map, carried, 'merge');
       carriedFrom.push(b.commit);
+      lastSeen[b.commit] = b.lastSeen;
     }
     return {
       mode: carriedFrom.length > 0 ? 'lines' : 'none',
       map,
       ...(newest.commit !== undefined ? { newest: newest.commit } : {}),
       carriedFrom,
+      lastSeen,
       notes: [...new Set(notes)],
       observed: summarize(observedMap),
       combined: summarize(map),

@@ -166,6 +166,7 @@ scrape_configs:
     expect(r.status).to.equal(200);
     expect(r.headers['x-covgate-carry']).to.equal('lines');
     expect(r.headers['x-covgate-carried-from']).to.equal(`${sha.v1} -> ${sha.v2}`);
+    expect(r.headers['x-covgate-carried-last-seen']).to.match(new RegExp(`^${sha.v1}=\\d{4}-\\d\\d-\\d\\dT`));
     const got = r.data as CoverageMapData;
     expect(Object.keys(got).sort()).to.deep.equal(Object.keys(observedNew).sort());
     expect(Object.keys(got).some((p) => p.endsWith('legacy.js') || p.endsWith('fmt.js'))).to.equal(false);

@@ -26,7 +26,8 @@ const OUTPUT_FORMATS: OutputFormat[] = ['istanbul', 'lcov', 'cobertura', 'gocove
  * builds onto the newest through the diff between their commits
  * (diff/carry.ts); `carry=none` merges builds by source location. Headers
  * say what happened: `X-Covgate-Carry` (lines|none), `X-Covgate-Carry-Note`,
- * `X-Covgate-Carried-From`, and lines covered observed on the newest build
+ * `X-Covgate-Carried-From`, `X-Covgate-Carried-Last-Seen` (per carried build,
+ * when it was last scraped), and lines covered observed on the newest build
  * versus carried (`X-Covgate-Observed-Lines`, `X-Covgate-Carried-Lines`).
  */
 export function coverageRoutes(deps: CoverageDeps) {
@@ -40,7 +41,10 @@ export function coverageRoutes(deps: CoverageDeps) {
       if (headers) {
         ctx.set('X-Covgate-Carry', carried.mode);
         if (carried.notes.length > 0) ctx.set('X-Covgate-Carry-Note', carried.notes.join('; ').replace(/[^\x20-\x7e]+/g, ' ').slice(0, 1000));
-        if (carried.carriedFrom.length > 0) ctx.set('X-Covgate-Carried-From', `${carried.carriedFrom.join(',')} -> ${carried.newest}`);
+        if (carried.carriedFrom.length > 0) {
+          ctx.set('X-Covgate-Carried-From', `${carried.carriedFrom.join(',')} -> ${carried.newest}`);
+          ctx.set('X-Covgate-Carried-Last-Seen', carried.carriedFrom.map((c) => `${c}=${new Date(carried.lastSeen[c]!).toISOString()}`).join(','));
+        }
         const o = carried.observed.lines;
         ctx.set('X-Covgate-Observed-Lines', `${o.covered}/${o.total}`);
         ctx.set('X-Covgate-Carried-Lines', String(carried.combined.lines.covered - o.covered));

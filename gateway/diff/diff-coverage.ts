@@ -56,8 +56,10 @@ function totalsOf(lines: ChangedLine[]): DiffCoverageTotals {
  * covered when that count is above 0. Deleted files and binary files add no
  * lines. Diff files are found in the coverage through `mapping` (path_map,
  * roots, then a unique suffix). When the diff adds lines but none of its
- * files is in the coverage, that is a mapping problem, not 0%: throws
- * COVGATE_NOT_FOUND listing the diff's files and a few coverage paths.
+ * files is in the coverage although some are of a kind the coverage has (same
+ * extension), or the selection has no coverage, that is a mapping problem,
+ * not 0%: throws COVGATE_NOT_FOUND listing the diff's files and a few
+ * coverage paths. A change of only other files (docs) reports nothing changed.
  */
 export function computeDiffCoverage(diff: DiffFile[], map: CoverageMapData, mapping: PathMapping): DiffCoverageReport {
   const index = createPathIndex(Object.keys(map), mapping);
@@ -83,7 +85,12 @@ export function computeDiffCoverage(diff: DiffFile[], map: CoverageMapData, mapp
     if (f.oldPath !== undefined && f.oldPath !== f.newPath) file.oldPath = f.oldPath;
     files.push(file);
   }
-  if (files.length === 0 && unmatched.length > 0) {
+  // None matched: a mapping problem when an unmatched file is of a kind the coverage has (same extension), or when
+  // the selection has no coverage at all; a change of only other files (docs, config) simply changed no code.
+  const extOf = (p: string) => /\.[^./]+$/.exec(p)?.[0] ?? '';
+  const coveredExts = new Set(Object.keys(map).map(extOf));
+  const codeLike = unmatched.filter((p) => coveredExts.has(extOf(p)));
+  if (files.length === 0 && unmatched.length > 0 && (codeLike.length > 0 || Object.keys(map).length === 0)) {
     const sample = Object.keys(map).slice(0, 5);
     throw errors.notFound(
       `none of the diff's files is in the coverage of the selection; unmatched: ${unmatched.slice(0, 20).join(', ')}${unmatched.length > 20 ? ` (+${unmatched.length - 20} more)` : ''}. ` +

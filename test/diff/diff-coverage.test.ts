@@ -130,6 +130,14 @@ describe('diff/computeDiffCoverage', () => {
       .with.property('status', 404);
   });
 
+  it('a change of only files the coverage has no kind of (docs) changed no code: empty report, not an error', () => {
+    const rep = computeDiffCoverage(parseUnifiedDiff('--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n-a\n+b\n'), map, mapping);
+    expect(rep.files).to.deep.equal([]);
+    expect(rep.unmatched).to.deep.equal(['README.md']);
+    expect(rep.totals).to.deep.equal({ changed: 0, coverable: 0, covered: 0, missed: 0, ratio: 1 });
+    expect(() => computeDiffCoverage(parseUnifiedDiff('--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n-a\n+b\n'), {}, mapping)).to.throw(/The selection has no coverage/);
+  });
+
   it('Go: every line of a block is coverable, except blank and comment-only changed lines', async () => {
     const go = (await decodePayload('mode: count\nexample.com/m/a.go:3.20,6.2 2 5\nexample.com/m/a.go:7.20,9.2 1 0\n', { declaredFormat: 'gocover', contentType: 'text/plain' })).coverage!;
     const diff = parseUnifiedDiff('--- a/a.go\n+++ b/a.go\n@@ -3,0 +4,3 @@\n+\tx := 1\n+\n+\t// why\n@@ -7,0 +8,2 @@\n+\ty()\n+}\n');

@@ -70,6 +70,7 @@ export async function gitDiff(
     } catch (err) {
       const e = err as { code?: unknown; stderr?: string };
       if (e.code === 'ENOENT') throw errors.unavailable('git is not installed on the gateway host');
+      if (/not a git repository|cannot change to/i.test(e.stderr ?? '')) throw errors.unavailable(`the job's repository ${repository} is not a git checkout: ${e.stderr!.trim()}`);
       throw errors.badData(`${what} ${JSON.stringify(ref)} is not a commit in the job's repository ${repository}${e.stderr ? `: ${e.stderr.trim()}` : ''}`);
     }
   };
@@ -77,7 +78,7 @@ export async function gitDiff(
   const h = await resolve(head, 'head');
   try {
     const revs = mode === 'direct' ? [b, h] : [`${b}...${h}`];
-    const text = await run(repository, ['diff', '--no-color', '--no-ext-diff', '--no-textconv', '-M', '--src-prefix=a/', '--dst-prefix=b/', ...revs, '--']);
+    const text = await run(repository, ['diff', '--no-color', '--no-ext-diff', '--no-textconv', '--no-relative', '-M', '--src-prefix=a/', '--dst-prefix=b/', ...revs, '--']);
     return { text, base: b, head: h };
   } catch (err) {
     throw errors.unavailable(`git diff ${base}...${head} failed in ${repository}: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`);

@@ -10,6 +10,8 @@ import { Level } from 'level';
 import pLimit from 'p-limit';
 import { createApiApp } from './api/app.ts';
 import { coverageRoutes } from './api/routes/coverage.ts';
+import { diffCoverageRoutes } from './api/routes/diff-coverage.ts';
+import { createDiffCoverage, createGitRunner } from './diff/index.ts';
 import { statusRoutes } from './api/routes/status.ts';
 import { targetRoutes } from './api/routes/targets.ts';
 import { metricsRoutes } from './api/routes/metrics.ts';
@@ -104,6 +106,16 @@ export function createGateway(opts: GatewayOptions): Gateway {
       for (const t of store.targets()) if (t.id.startsWith('push:')) live.add(`${t.job}\0${t.labels.service ?? t.job}`);
       return live;
     };
+    const diffCoverage = createDiffCoverage({
+      config: cfg,
+      coverage: (selector) => query.coverage(selector),
+      byBuild: (selector) => query.byBuild(selector),
+      services: () => [...liveServices()].map((k) => {
+        const [job, service] = k.split('\0') as [string, string];
+        return { job, service };
+      }),
+      git: createGitRunner(),
+    });
     const http = axios.create({ headers: { 'User-Agent': `covgate/${VERSION}` } });
     let metricsRef: ReturnType<typeof createMetrics> | undefined;
     const outbox = createPushOutbox({
@@ -125,6 +137,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
           }),
       },
       pushQueue: () => outbox.queueLengths(),
+      diffCoverage: () => diffCoverage.series(),
     });
     metricsRef = metrics;
 
@@ -267,7 +280,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
     const app = createApiApp(apiCtx, [
       statusRoutes({ ...apiCtx, reload }),
       targetRoutes({ scrape, query, clearWindow: (ids, now) => store.clearWindow(ids, now), now: () => clock.now() }),
-      coverageRoutes({ query }),
+      coverageRoutes({ query, carry: (selector) => diffCoverage.carry(selector) }),
+      diffCoverageRoutes({ diff: diffCoverage, query, carry: (selector) => diffCoverage.carry(selector), bodyLimit: 64 * 1024 * 1024 }),
       pushIngestRoutes({ store, clock, bodyLimit: 256 * 1024 * 1024, onIngested: () => query.bump() }),
       sessionRoutes({ sessions }),
       registryRoutes({ registry, config: () => cfg().registration }),

@@ -4,6 +4,8 @@ import type { AuthConfig } from '../config/types.ts';
 import { errors } from '../errors.ts';
 
 const OPEN_WRITES = new Set<string>(); // every write endpoint needs the token when auth is on
+/** POSTs that only read (the body is a query argument, e.g. a diff): treated as reads. */
+const READ_POSTS = new Set<string>(['/api/v1/diff-coverage']);
 
 function tokenMatches(header: string | undefined, token: string): boolean {
   const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
@@ -22,7 +24,7 @@ export function authMiddleware(auth: () => AuthConfig | undefined) {
   return async (ctx: Context, next: Next): Promise<void> => {
     const cfg = auth();
     if (cfg?.bearer_token) {
-      const isRead = ctx.method === 'GET' || ctx.method === 'HEAD' || ctx.method === 'OPTIONS';
+      const isRead = ctx.method === 'GET' || ctx.method === 'HEAD' || ctx.method === 'OPTIONS' || (ctx.method === 'POST' && READ_POSTS.has(ctx.path));
       const isProbe = ctx.path === '/-/healthy' || ctx.path === '/-/ready';
       const needs = isRead ? cfg.protect_reads && !isProbe : !OPEN_WRITES.has(ctx.path);
       if (needs && !tokenMatches(ctx.get('Authorization'), cfg.bearer_token)) {

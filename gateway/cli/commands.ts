@@ -89,6 +89,38 @@ export function checkThresholds(total: Record<string, SummaryTotals>, thresholds
   return failures;
 }
 
+/** `covgate subtract|intersect A B...`: model/set-ops.ts on local files of any format. */
+function setOpCommand(op: 'subtract' | 'intersect', summary: string): Command {
+  return {
+    summary,
+    usage: `covgate ${op} A B... [-o out] [--format F]`,
+    flags: { output: { type: 'string', short: 'o' }, format: { type: 'string', short: 'f' }, 'input-format': { type: 'string' } },
+    help: `  -o, --output <file>      where to write (default stdout; a folder for html)
+  -f, --format <f>         ${LOCAL_OUTPUTS.join(', ')} (default istanbul)
+      --input-format <f>   the inputs' format (default: recognised from each file)`,
+    async run(v, files) {
+      if (files.length < 2) throw new CliError(EXIT.usage, `${op} needs at least two files`);
+      const { readCoverageFile, mergeMaps, writeCoverage } = await local();
+      const { combineCoverage } = await import('../model/index.ts');
+      const format = outputFlag(v, 'istanbul');
+      const inputFormat = v['input-format'] as string | undefined;
+      const bar = progress('reading', files.length);
+      const maps = [];
+      for (const f of files) {
+        maps.push(await readCoverageFile(f, inputFormat));
+        bar.tick();
+      }
+      bar.done();
+      const [a, ...rest] = maps;
+      // subtract: A minus what any other covers; intersect: A within each of the others
+      const result = op === 'subtract' ? combineCoverage(a!, mergeMaps(rest), 'subtract') : rest.reduce((acc, b) => combineCoverage(acc, b, 'intersect'), a!);
+      const out = writeCoverage(result, format, v.output as string | undefined);
+      if (out !== undefined) process.stdout.write(out);
+      return EXIT.ok;
+    },
+  };
+}
+
 export const COMMANDS: Record<string, Command> = {
   profile: {
     summary: 'merged coverage of a selection from the gateway',
@@ -235,6 +267,8 @@ export const COMMANDS: Record<string, Command> = {
       return EXIT.ok;
     },
   },
+  subtract: setOpCommand('subtract', "what A covers that the others do not: A's counts where theirs are 0 (go tool covdata subtract)"),
+  intersect: setOpCommand('intersect', "what every file covers: A's counts where each other file's are above 0 (go tool covdata intersect)"),
   report: {
     summary: 'render a report of local files, or of a selection on the gateway',
     usage: 'covgate report FILES... | --from-gateway [label=value ...]  --format html|lcov|... [-o dir|file]',

@@ -76,6 +76,7 @@ export function scrapeConfigDefaults(global: GlobalConfig = defaultGlobalConfig(
     counters: DEFAULTS.counters,
     reset_after_scrape: DEFAULTS.resetAfterScrape,
     sources: [],
+    path_map: {},
     static_configs: [],
     file_sd_configs: [],
     goc_sd_configs: [],

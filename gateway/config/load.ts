@@ -16,9 +16,10 @@ import * as nodePath from 'node:path';
 import { errors } from '../errors.ts';
 import { formatDuration } from './duration.ts';
 import { defaultGzip, DEFAULTS, defaultGlobalConfig } from './defaults.ts';
-import { configErrorMessage, rawConfigSchema, type RawConfig, type RawRelabelConfig, type RawScrapeConfig, type RawUpstreamConfig } from './schema.ts';
+import { configErrorMessage, rawConfigSchema, type RawConfig, type RawDiffConfig, type RawRelabelConfig, type RawScrapeConfig, type RawUpstreamConfig } from './schema.ts';
 import type {
   AuthConfig,
+  DiffConfig,
   GatewayConfig,
   GlobalConfig,
   PushConfig,
@@ -151,6 +152,7 @@ function finalize(raw: RawConfig, ctx: Ctx): GatewayConfig {
     storage: finalizeStorage(raw.storage, ctx),
     registration: finalizeRegistration(raw.registration, ctx),
     scrape_configs,
+    diffs: finalizeDiffs(raw.diffs, scrape_configs, ctx),
     push: finalizePush(raw.push, ctx),
     metrics: {
       per_file: raw.metrics?.per_file ?? DEFAULTS.perFile,
@@ -200,6 +202,8 @@ function finalizeScrapeConfig(raw: RawScrapeConfig, global: GlobalConfig, path: 
     counters: raw.counters ?? DEFAULTS.counters,
     reset_after_scrape: raw.reset_after_scrape ?? DEFAULTS.resetAfterScrape,
     sources: (raw.sources ?? []).map((p) => nodePath.resolve(ctx.baseDir, p)),
+    path_map: { ...(raw.path_map ?? {}) },
+    ...(raw.repository !== undefined ? { repository: nodePath.resolve(ctx.baseDir, raw.repository) } : {}),
     static_configs: (raw.static_configs ?? []).map((s) => ({ targets: [...(s.targets ?? [])], labels: { ...(s.labels ?? {}) } })),
     file_sd_configs: (raw.file_sd_configs ?? []).map((f) => ({
       files: f.files.map((p) => nodePath.resolve(ctx.baseDir, p)),
@@ -211,6 +215,22 @@ function finalizeScrapeConfig(raw: RawScrapeConfig, global: GlobalConfig, path: 
     })),
     relabel_configs: (raw.relabel_configs ?? []).map((r, i) => finalizeRelabel(r, [...path, 'relabel_configs', i], ctx)),
   };
+}
+
+function finalizeDiffs(raw: RawDiffConfig[] | undefined, jobs: ScrapeConfig[], ctx: Ctx): DiffConfig[] {
+  const diffs = (raw ?? []).map((d) => ({ name: d.name, job: d.job, base: d.base, head: d.head }));
+  checkUnique(
+    diffs.map((d) => d.name),
+    (i) => ['diffs', i, 'name'],
+    'diff name',
+    ctx,
+  );
+  diffs.forEach((d, i) => {
+    const job = jobs.find((j) => j.job_name === d.job);
+    if (!job) ctx.issues.push({ path: ['diffs', i, 'job'], message: `no scrape_configs job named ${JSON.stringify(d.job)}` });
+    else if (job.repository === undefined) ctx.issues.push({ path: ['diffs', i, 'job'], message: `job ${JSON.stringify(d.job)} has no repository: to diff base...head` });
+  });
+  return diffs;
 }
 
 function finalizeRelabel(raw: RawRelabelConfig, path: ConfigPath, ctx: Ctx): RelabelConfig {

@@ -5,6 +5,7 @@
  * Defaults that depend on other keys, cross-key checks and file reads happen
  * afterwards in load.ts; this file only answers "is each value well-formed".
  */
+import { gitRefProblem } from '../diff/git.ts';
 import { z } from 'zod';
 import ipaddr from 'ipaddr.js';
 import { validate as validateCron } from 'node-cron';
@@ -223,6 +224,20 @@ const gocSdConfig = z.strictObject({
   refresh_interval: duration.optional(),
 });
 
+/** A git revision for `diffs:` (checked like the API's base/head: no option injection, no ranges). */
+const gitRef = scalar('a git revision', (s) => {
+  const problem = gitRefProblem(s);
+  return problem ? { error: `git revision ${JSON.stringify(s)} ${problem}` } : s;
+});
+
+/** A named diff (`diffs:`): coverage of the changes base...head in the job's repository, served as metrics and by name. */
+const diffConfig = z.strictObject({
+  name: scalar('a diff name', (s) => (/^[A-Za-z0-9_.-]+$/.test(s) ? s : { error: `diff name ${JSON.stringify(s)} may contain only letters, digits, _ . -` })),
+  job: nonEmpty,
+  base: gitRef,
+  head: gitRef,
+});
+
 export const SCRAPE_FORMATS = ['auto', 'covgate', 'istanbul', 'v8', 'gocover', 'lcov', 'cobertura', 'coveralls'] as const;
 export const PUSH_FORMATS = ['istanbul', 'lcov', 'cobertura', 'covgate'] as const;
 
@@ -237,6 +252,8 @@ const scrapeConfig = z.strictObject({
   counters: enumOf(['cumulative', 'delta'] as const).optional(),
   reset_after_scrape: bool.optional(),
   sources: z.array(nonEmpty).optional(),
+  path_map: z.record(z.string(), str).optional(),
+  repository: nonEmpty.optional(),
   static_configs: z.array(staticConfig).optional(),
   file_sd_configs: z.array(fileSdConfig).optional(),
   goc_sd_configs: z.array(gocSdConfig).optional(),
@@ -292,6 +309,7 @@ export const rawConfigSchema = z.strictObject({
     })
     .optional(),
   scrape_configs: z.array(scrapeConfig).optional(),
+  diffs: z.array(diffConfig).optional(),
   push: z
     .strictObject({
       on_test_finished: bool.optional(),
@@ -309,6 +327,7 @@ export const rawConfigSchema = z.strictObject({
 export type RawConfig = z.output<typeof rawConfigSchema>;
 export type RawScrapeConfig = NonNullable<RawConfig['scrape_configs']>[number];
 export type RawRelabelConfig = NonNullable<RawScrapeConfig['relabel_configs']>[number];
+export type RawDiffConfig = NonNullable<RawConfig['diffs']>[number];
 export type RawUpstreamConfig = NonNullable<NonNullable<RawConfig['push']>['upstreams']>[number];
 
 /** zod's per-parse error map: messages in the words of a config file. */

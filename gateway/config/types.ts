@@ -92,10 +92,22 @@ export interface ScrapeConfig {
    * from; empty = none (reports then show only sources carried in the data).
    */
   sources: string[];
+  /** Coverage path prefix → repository path prefix (longest prefix wins), to match coverage with diffs. Empty = none. */
+  path_map: Record<string, string>;
+  /** Absolute path of a git checkout of the job's code, for `git diff base...head`; undefined = none. */
+  repository?: string;
   static_configs: StaticConfig[];
   file_sd_configs: FileSDConfig[];
   goc_sd_configs: GocSDConfig[];
   relabel_configs: RelabelConfig[];
+}
+
+/** A named diff: coverage of base...head of the job's repository (`/api/v1/diff-coverage?diff=<name>`, `covgate_diff_coverage_ratio`). */
+export interface DiffConfig {
+  name: string;
+  job: string;
+  base: string;
+  head: string;
 }
 
 export interface UpstreamConfig {
@@ -130,6 +142,7 @@ export interface GatewayConfig {
   storage: StorageConfig;
   registration: RegistrationConfig;
   scrape_configs: ScrapeConfig[];
+  diffs: DiffConfig[];
   push: PushConfig;
   metrics: MetricsConfig;
   /** Absolute path of the file this was loaded from, when loaded from a file. */

@@ -31,6 +31,14 @@ export type SelectionResolver = (selector: Selector) => CounterSet | undefined;
 export interface CoverageQuery {
   /** Merged coverage of a selection. Target labels select targets' whole window; a resolver may take over (sessions). */
   coverage(selector: Selector): MergedCoverage;
+  /**
+   * The selection's coverage per build (`build.commit` of each lifetime; no
+   * commit = `commit` undefined), newest build first (the build first scraped
+   * most recently: the latest deployment), for carrying coverage
+   * across builds. Undefined when a resolver (sessions) takes the selector:
+   * sessions are not split by build.
+   */
+  byBuild(selector: Selector): Array<{ commit?: string; lastSeen: number; coverage: MergedCoverage }> | undefined;
   /** Merge of an arbitrary counter set (sessions, pushes). */
   fromSet(set: CounterSet): MergedCoverage;
   /**
@@ -74,6 +82,13 @@ export function createCoverageQuery(store: CoverageStore): CoverageQuery {
       return value;
     },
     fromSet,
+    byBuild(selector) {
+      if (resolver?.(selector)) return undefined;
+      return store
+        .counterSetsByBuild(selector)
+        .sort((a, b) => b.firstSeen - a.firstSeen || b.lastSeen - a.lastSeen)
+        .map((g) => ({ ...(g.commit !== undefined ? { commit: g.commit } : {}), lastSeen: g.lastSeen, coverage: fromSet(g.set) }));
+    },
     services(perFile, include) {
       const v = version();
       if (servicesCache && servicesCache.version === v && servicesCache.perFile === perFile) return servicesCache.value;

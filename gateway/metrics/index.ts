@@ -212,6 +212,27 @@ export function createMetrics(opts: MetricsOptions): GatewayMetrics {
     }
   });
 
+  // --- diff coverage (named diffs in config) ----------------------------
+  // Async collect: a named diff may need `git diff` (cached by commit) and a merge.
+  const diffRatio = new Gauge({
+    name: 'covgate_diff_coverage_ratio',
+    help: 'Coverage ratio 0-1 of the coverable lines a named diff (config diffs:) adds or changes, per service (1 when none is coverable).',
+    labelNames: ['job', 'service', 'diff'] as const,
+    registers: [registry],
+    async collect() {
+      if (!opts.diffCoverage) return;
+      let series: Array<{ job: string; service: string; diff: string; ratio: number }>;
+      try {
+        series = await opts.diffCoverage();
+      } catch (err) {
+        opts.logger?.warn({ err }, 'diff coverage provider failed; /metrics keeps the previous diff coverage values');
+        return;
+      }
+      diffRatio.reset();
+      for (const x of series) diffRatio.set({ job: x.job, service: x.service, diff: x.diff }, x.ratio);
+    },
+  });
+
   // --- sessions ---------------------------------------------------------
   const lastSessionRatio = new Gauge({
     name: 'covgate_last_session_coverage_ratio',

@@ -50,6 +50,8 @@ export interface MetricsOptions {
   perFileLimit: number;
   logger?: MetricsLogger;
   coverage: CoverageProvider;
+  /** `covgate_diff_coverage_ratio` series of the named diffs, read at collect time. */
+  diffCoverage?: () => Promise<Array<{ job: string; service: string; diff: string; ratio: number }>>;
   /** Current outbox length per upstream, read at collect time. */
   pushQueue?: () => Array<{ upstream: string; length: number }>;
   /** Value of `covgate_build_info{version}`; defaults to package.json's version. */

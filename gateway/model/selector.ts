@@ -5,7 +5,13 @@
 export type Selector = Record<string, string[]>;
 
 /** Query keys that are parameters of an endpoint, never label matchers. */
-export const NON_LABEL_PARAMS = new Set(['format', 'wait', 'state', 'download', 'limit']);
+export const NON_LABEL_PARAMS = new Set(['format', 'wait', 'state', 'download', 'limit', 'op', 'carry']);
+
+/**
+ * Prefix of the second selector of a set operation (`op=subtract&b.test_type=AT`).
+ * Label names cannot contain '.', so a `b.` key is never a label of the first selector.
+ */
+export const SECOND_SELECTOR_PREFIX = 'b.';
 
 /**
  * Builds a selector from query parameters or a JSON object. Values may be a
@@ -15,12 +21,21 @@ export function parseSelector(input: Record<string, unknown> | undefined | null)
   const out: Selector = {};
   if (!input) return out;
   for (const [key, raw] of Object.entries(input)) {
-    if (NON_LABEL_PARAMS.has(key) || raw === undefined || raw === null) continue;
+    if (NON_LABEL_PARAMS.has(key) || key.startsWith(SECOND_SELECTOR_PREFIX) || raw === undefined || raw === null) continue;
     const parts = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => String(v).split(','));
     const values = parts.map((v) => v.trim()).filter((v) => v !== '');
     if (values.length > 0) out[key] = [...new Set([...(out[key] ?? []), ...values])];
   }
   return out;
+}
+
+/** The second selector of a set operation: the `b.`-prefixed keys, prefix removed (empty when there are none). */
+export function parseSecondSelector(input: Record<string, unknown> | undefined | null): Selector {
+  const inner: Record<string, unknown> = {};
+  for (const [key, raw] of Object.entries(input ?? {})) {
+    if (key.startsWith(SECOND_SELECTOR_PREFIX)) inner[key.slice(SECOND_SELECTOR_PREFIX.length)] = raw;
+  }
+  return parseSelector(inner);
 }
 
 /** Whether `labels` satisfy every key of `selector` restricted to `keys` (all keys when omitted). */

@@ -166,3 +166,33 @@ export function expandGoStatements(map: CoverageMapData): CoverageMapData {
   }
   return out;
 }
+
+/** Whether a file is Go coverage (blocks carrying `numStmts`). */
+export function isGoFile(data: FileCoverageData): boolean {
+  return factsOf(data).go;
+}
+
+/**
+ * Hit count of every coverable line of a file. Istanbul's rule for
+ * JavaScript and line-based formats (`getLineCoverage`: a line is the start
+ * line of a statement, its count the highest of those statements). Go blocks
+ * span lines, and `go tool cover -html` colours every line of a block, so for
+ * Go every line from a block's start to its end is coverable, with the
+ * highest count of the blocks touching it.
+ */
+export function lineCounts(data: FileCoverageData): Map<number, number> {
+  const out = new Map<number, number>();
+  const go = factsOf(data).go;
+  // Written out rather than FileCoverage.getLineCoverage(): the same rule (start line, highest count), without
+  // building and validating a FileCoverage per file, which dominated diff coverage of large changes.
+  for (const id in data.statementMap) {
+    const range = data.statementMap[id]!;
+    const hits = data.s[id] ?? 0;
+    const last = go ? range.end.line : range.start.line;
+    for (let l = range.start.line; l <= last; l++) {
+      const prev = out.get(l);
+      if (prev === undefined || prev < hits) out.set(l, hits);
+    }
+  }
+  return out;
+}

@@ -319,6 +319,30 @@ export function createCoverageStore(db: Db): CoverageStore {
       for (const id of selectIds(select)) set.addSet(targetTotal(id));
       return set;
     },
+    counterSetsByBuild(select) {
+      const groups = new Map<string, { commit?: string; firstSeen: number; lastSeen: number; set: CounterSet }>();
+      const group = (commit: string | undefined) => {
+        const k = commit ?? '';
+        let g = groups.get(k);
+        if (!g) groups.set(k, (g = { ...(commit !== undefined ? { commit } : {}), firstSeen: Infinity, lastSeen: 0, set: new CounterSet() }));
+        return g;
+      };
+      for (const tid of selectIds(select)) {
+        const target = targets.get(tid);
+        const archive = target?.windowStart === undefined ? archives.get(tid) : undefined;
+        if (archive) group(undefined).set.addSet(archive);
+        for (const lt of lifetimes.get(tid)?.values() ?? []) {
+          if (beforeWindow(target, lt)) continue;
+          const commit = lt.meta.build?.commit;
+          const g = group(commit === '' ? undefined : commit);
+          g.set.addSnapshot(lt.latest);
+          g.firstSeen = Math.min(g.firstSeen, lt.meta.firstSeen);
+          g.lastSeen = Math.max(g.lastSeen, lt.meta.lastSeen);
+        }
+      }
+      // An archive alone (folded lifetimes) has no known first scrape: the oldest.
+      return [...groups.values()].map((g) => (g.firstSeen === Infinity ? { ...g, firstSeen: 0 } : g));
+    },
     lifetimeSnapshots(targetIds) {
       const out: LifetimeSnapshots = new Map();
       for (const tid of targetIds) {

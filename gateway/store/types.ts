@@ -93,6 +93,13 @@ export interface CoverageStore {
   clearWindow(targetIds: Iterable<string>, now: number): Promise<string[]>;
   /** Sum of the targets' window (everything scraped since their last clear, else ever) matching `selector` (or the given ids). */
   counterSet(select: Selector | { ids: string[] }): CounterSet;
+  /**
+   * The same window sums as `counterSet`, split by the build (`build.commit`)
+   * of each lifetime; lifetimes without a commit and retention archives go to
+   * `commit: undefined`. `firstSeen` is when the build was first scraped (its
+   * earliest lifetime), `lastSeen` its newest scrape.
+   */
+  counterSetsByBuild(select: Selector | { ids: string[] }): Array<{ commit?: string; firstSeen: number; lastSeen: number; set: CounterSet }>;
   /** Newest snapshot of each lifetime of the given targets. */
   lifetimeSnapshots(targetIds: Iterable<string>): LifetimeSnapshots;
   /** Monotonic number that changes whenever any coverage changes (for caches). */

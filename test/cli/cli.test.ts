@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import libCoverage from 'istanbul-lib-coverage';
 import { useProcesses } from '../helpers/processes.ts';
+import { SAMPLE_APP } from '../helpers/exporter-process.ts';
 import { checkThresholds } from '../../gateway/cli/commands.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/covgate.js', import.meta.url));
@@ -38,7 +39,7 @@ describe('covgate CLI (the real binary)', function () {
     const down = await covgate(['list', '--gateway', 'http://127.0.0.1:9']);
     expect(down.code).to.equal(3);
     expect(down.stderr).to.match(/cannot reach the gateway at http:\/\/127\.0\.0\.1:9/);
-    const cmds = ['profile', 'list', 'register', 'deregister', 'clear', 'session', 'push', 'merge', 'report', 'diff', 'check'];
+    const cmds = ['profile', 'list', 'register', 'deregister', 'clear', 'session', 'push', 'merge', 'subtract', 'intersect', 'report', 'diff', 'check'];
     const helps = await Promise.all(cmds.map((cmd) => covgate([cmd, '--help'])));
     cmds.forEach((cmd, i) => {
       expect(helps[i]!.code, cmd).to.equal(0);
@@ -76,6 +77,24 @@ describe('covgate CLI (the real binary)', function () {
     const bad = await covgate(['merge', join(work, 'a.json'), join(work, 'missing.json')]);
     expect(bad.code).to.equal(1);
     expect(bad.stderr).to.include('missing.json: no such file');
+    // subtract / intersect of local files equal istanbul-lib-coverage arithmetic (go tool covdata's rule)
+    const third = { ...second };
+    writeFileSync(join(work, 'c.json'), JSON.stringify(first));
+    for (const op of ['subtract', 'intersect'] as const) {
+      const r = await covgate([op, join(work, 'b.json'), join(work, 'c.json'), '-o', join(work, `${op}.json`)]);
+      expect(r.code, r.stderr).to.equal(0);
+      const got = libCoverage.createCoverageMap(JSON.parse(readFileSync(join(work, `${op}.json`), 'utf8')));
+      const keep = (n: number) => (op === 'subtract' ? n === 0 : n > 0);
+      for (const f of got.files()) {
+        const a = libCoverage.createCoverageMap(JSON.parse(JSON.stringify(third))).fileCoverageFor(f).data;
+        const b = libCoverage.createCoverageMap(JSON.parse(JSON.stringify(first))).fileCoverageFor(f).data;
+        const g = got.fileCoverageFor(f).data;
+        expect(g.s, `${op} ${f}`).to.deep.equal(Object.fromEntries(Object.entries(a.s).map(([k, v]) => [k, keep(b.s[k]!) ? v : 0])));
+        expect(g.f, `${op} ${f}`).to.deep.equal(Object.fromEntries(Object.entries(a.f).map(([k, v]) => [k, keep(b.f[k]!) ? v : 0])));
+        expect(g.b, `${op} ${f}`).to.deep.equal(Object.fromEntries(Object.entries(a.b).map(([k, v]) => [k, v.map((n, i) => (keep(b.b[k]![i]!) ? n : 0))])));
+      }
+    }
+    expect((await covgate(['subtract', join(work, 'a.json')])).code).to.equal(2);
     const check = await covgate(['check', '--files', '--lines', '100', join(work, 'a.json')]);
     expect(check.code).to.equal(1);
     expect(check.stderr).to.match(/ERROR: coverage for lines \([\d.]+%\) does not meet the threshold \(100%\)/);
@@ -90,6 +109,7 @@ registration: { enabled: true, allowed_targets: [127.0.0.0/8] }
 scrape_configs:
   - job_name: shop
     scrape_interval: 1h
+    sources: [${JSON.stringify(dirname(SAMPLE_APP))}]
     static_configs:
       - targets: [${app.address}]
         labels: { service: shop }
@@ -129,6 +149,13 @@ scrape_configs:
     expect(pushed.code, pushed.stderr).to.equal(0);
     const unit = (await g.api.get('/api/v1/coverage?job=unit&format=json-summary')).data;
     expect(unit.total.lines.covered).to.equal(api.total.lines.covered);
+
+    // diff: lines 4 (in add, run) and 9 (negative arm, not run) of the sample app changed
+    const patch = ['--- a/app.cjs', '+++ b/app.cjs', '@@ -4,0 +4,1 @@', '+changed', '@@ -9,0 +9,1 @@', '+changed', ''].join('\n');
+    writeFileSync(join(work, 'change.diff'), patch);
+    const diff = await covgate(['diff', ...gw, '--patch', join(work, 'change.diff'), '--format', 'json', 'job=shop']);
+    expect(diff.code, diff.stderr).to.equal(0);
+    expect(JSON.parse(diff.stdout).data.totals).to.include({ changed: 2, coverable: 2, covered: 1, missed: 1 });
 
     const cleared = await covgate(['clear', ...auth, 'job=shop', '--json']);
     expect(cleared.code, cleared.stderr).to.equal(0);

@@ -66,6 +66,8 @@ describe('loadConfigFile: good fixtures', () => {
         counters: 'cumulative',
         reset_after_scrape: false,
         sources: ['/srv/orders', path.join(fixtures, 'src')],
+        path_map: { 'example.com/orders/': '' },
+        repository: '/srv/orders',
         static_configs: [{ targets: ['localhost:8081', 'localhost:8082'], labels: { service: 'orders', release: '2026.11' } }],
         file_sd_configs: [{ files: [path.join(fixtures, 'targets/*.json')], refresh_interval: 5 * M }],
         goc_sd_configs: [],
@@ -117,6 +119,18 @@ describe('loadConfigFile: good fixtures', () => {
         listen: '0.0.0.0:19464',
         auth: { bearer_token: 's3cr3t-token', bearer_token_file: path.join(fixtures, 'secrets/token'), protect_reads: true },
       });
+    },
+
+    'diffs.good.yml': (c) => {
+      const [orders, web] = c.scrape_configs;
+      expect(orders).to.include({ repository: '/srv/orders' });
+      expect(orders!.path_map).to.deep.equal({ 'example.com/orders/': '', '/srv/build/': 'src/' });
+      expect(web!.path_map).to.deep.equal({});
+      expect(web!.repository).to.equal(undefined);
+      expect(c.diffs).to.deep.equal([
+        { name: 'release-2026.11', job: 'orders', base: 'v2026.10', head: 'main' },
+        { name: 'hotfix', job: 'orders', base: 'HEAD~3', head: 'HEAD' },
+      ]);
     },
 
     'short-interval.good.yml': (c) => {
@@ -192,6 +206,15 @@ describe('loadConfigFile: bad fixtures', () => {
     'bad-goc-server.bad.yml': [[4, 'scrape_configs[0].goc_sd_configs[0].server: bad URL "goc-server:7777"']],
     'ttl-exceeds-max.bad.yml': [[2, 'registration.default_ttl: default_ttl 2d must not exceed max_ttl 1d']],
     'bad-label-name.bad.yml': [[4, 'global.external_labels.bad-name: bad label name "bad-name"']],
+    'bad-diff-jobs.bad.yml': [
+      [6, 'diffs[0].job: job "web" has no repository: to diff base...head'],
+      [7, 'diffs[1].job: no scrape_configs job named "nosuch"'],
+      [8, 'diffs[2].name: duplicate diff name "a" (first defined at line 6)'],
+    ],
+    'bad-diffs.bad.yml': [
+      [6, 'diffs[0].base: git revision "--output=/tmp/x" must not start with "-"'],
+      [9, 'diffs[3].base: git revision "v1..v2" must be one revision, not a range'],
+    ],
     'bad-bool.bad.yml': [[2, 'metrics.per_file: expected true or false, got "yes"']],
     'bad-listen.bad.yml': [[2, 'server.listen: bad listen address "localhost"']],
     'not-a-mapping.bad.yml': [[1, 'expected a mapping, got "just a string"']],
@@ -392,6 +415,7 @@ describe('scrapeConfigDefaults', () => {
       scheme: 'http',
       format: 'auto',
       body_size_limit: 0,
+      path_map: {},
       counters: 'cumulative',
       reset_after_scrape: false,
       sources: [],

@@ -223,7 +223,7 @@ const gocSdConfig = z.strictObject({
   refresh_interval: duration.optional(),
 });
 
-export const SCRAPE_FORMATS = ['auto', 'covgate', 'istanbul', 'v8', 'gocover', 'lcov', 'cobertura', 'coveralls'] as const;
+export const SCRAPE_FORMATS = ['auto', 'covgate', 'istanbul', 'v8', 'gocover', 'lcov', 'cobertura', 'coveralls', 'gocovdata'] as const;
 export const PUSH_FORMATS = ['istanbul', 'lcov', 'cobertura', 'covgate'] as const;
 
 const scrapeConfig = z.strictObject({

@@ -5,7 +5,7 @@
  */
 export type Labels = Record<string, string>;
 
-export type PayloadFormat = 'covgate' | 'istanbul' | 'v8' | 'gocover' | 'lcov' | 'cobertura' | 'coveralls';
+export type PayloadFormat = 'covgate' | 'istanbul' | 'v8' | 'gocover' | 'lcov' | 'cobertura' | 'coveralls' | 'gocovdata';
 export type ScrapeFormat = 'auto' | PayloadFormat;
 export type PushFormat = 'istanbul' | 'lcov' | 'cobertura' | 'covgate';
 export type RelabelAction = 'replace' | 'keep' | 'drop' | 'hashmod' | 'labelmap' | 'labeldrop' | 'labelkeep';

@@ -23,8 +23,9 @@
  * merged as cmd/covdata does (internal/coverage/cformat AddUnit, cmerge):
  * by file, function and range; counts summed (saturating at 2^32-1) in
  * count/atomic mode, OR-ed in set mode. Unlike a coverprofile, covdata knows
- * functions: each Go function (and function literal) is an Istanbul function
- * spanning its units, hit when its first (entry) block ran.
+ * functions: each named Go function or method is an Istanbul function
+ * spanning its units, hit when its first (entry) block ran (literals count
+ * toward their enclosing function, as in Go's reports).
  */
 import type { CoverageMapData, FileCounters, FileStructure, FunctionMapping, Range } from '../model/index.ts';
 import { errors } from '../errors.ts';
@@ -177,7 +178,10 @@ export function goCovDataToIstanbul(metas: GoMetaFile[], counterFiles: Array<{ n
     const loc: GoDataRange = { ...goRange(unit.stLine, unit.stCol, unit.enLine, unit.enCol), numStmts: unit.nx, ...(unit.ids ? { goUnit: unit.ids } : {}) };
     builder(unit.file).statement(loc, unit.count);
   }
-  const fnList = [...fns.values()].filter((f) => f.units.length > 0);
+  // Function literals are not functions of their own in Go's reports (`go tool covdata func`
+  // and `go tool cover -func` count their blocks toward the enclosing function), so only
+  // named functions and methods become Istanbul functions.
+  const fnList = [...fns.values()].filter((f) => f.units.length > 0 && !f.lit);
   fnList.sort((a, b) => compareUnits(a.units.reduce((m, u) => (compareUnits(u, m) < 0 ? u : m)), b.units.reduce((m, u) => (compareUnits(u, m) < 0 ? u : m))));
   const fnIds: Array<{ file: string; id: number; ids: [number, number] }> = [];
   for (const fn of fnList) {

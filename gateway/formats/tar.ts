@@ -39,9 +39,13 @@ export function readTar(buf: Buffer): TarEntry[] {
   let off = 0;
   let longName: string | undefined;
   let entries = 0;
+  let ended = false;
   while (off + BLOCK <= buf.length) {
     const h = buf.subarray(off, off + BLOCK);
-    if (h.every((b) => b === 0)) break; // end-of-archive marker
+    if (h.every((b) => b === 0)) {
+      ended = true; // end-of-archive marker
+      break;
+    }
     if (++entries > MAX_ENTRIES) throw errors.badCoverage(`tar: more than ${MAX_ENTRIES} entries`);
     const where = `entry at byte ${off}`;
     // Checksum: sum of the header bytes with the checksum field read as spaces.
@@ -71,5 +75,8 @@ export function readTar(buf: Buffer): TarEntry[] {
     name = name.replace(/^\.\//, '');
     out.push({ name, data });
   }
+  // tar always ends with zero blocks: without them entries may be missing, and a partial
+  // GOCOVERDIR must not pass for a whole one.
+  if (!ended) throw errors.badCoverage(`tar: truncated at byte ${off} of ${buf.length} (no end-of-archive marker)`);
   return out;
 }

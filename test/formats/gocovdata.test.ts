@@ -229,6 +229,9 @@ describe('formats: gocovdata (Go 1.20+ GOCOVERDIR files)', () => {
       tar[10] ^= 0xff;
       const err = await decodePayload(tar, { declaredFormat: 'gocovdata', contentType: 'application/x-tar' }).catch((e: unknown) => e);
       expect(isCovgateError(err) && err.message).to.match(/checksum/);
+      const whole = tarOfDir(join(DIR, 'go1.23-count'));
+      const cut = await decodePayload(whole.subarray(0, whole.length - 1024), { declaredFormat: 'gocovdata', contentType: 'application/x-tar' }).catch((e: unknown) => e);
+      expect(isCovgateError(cut) && cut.message).to.match(/no end-of-archive marker/);
       const b64 = await decodePayload(Buffer.from(JSON.stringify({ meta: '%%%', counters: [] })), { declaredFormat: 'gocovdata' }).catch((e: unknown) => e);
       expect(isCovgateError(b64) && b64.message).to.match(/base64/);
     });

@@ -25,6 +25,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime/coverage"
@@ -41,10 +42,9 @@ var (
 	instance  = newInstance()
 	startTime = time.Now().UTC().Format(time.RFC3339Nano)
 
-	metaOnce sync.Once
+	metaMu   sync.Mutex
 	metaData []byte
 	metaHash string
-	metaErr  error
 )
 
 func newInstance() string {
@@ -62,27 +62,45 @@ func newInstance() string {
 // Instance is this process's lifetime id (a UUID made at start), sent as the envelope's "instance".
 func Instance() string { return instance }
 
-// meta returns the meta-data file of this binary (written once: it never changes while
-// the process runs) and its hash (bytes 24..40 of the file, MetaFileHeader.MetaFileHash,
-// which is also the hash in GOCOVERDIR file names).
+// meta returns the meta-data file of this binary and its hash (bytes 24..40 of the file,
+// MetaFileHeader.MetaFileHash, also the hash in GOCOVERDIR file names). It is written
+// once: it never changes while the process runs. Errors are not kept: the Go runtime
+// computes the meta-data at the end of package initialisation, so a request that comes
+// before that (or in a binary without -cover) fails and a later one succeeds.
 func meta() ([]byte, string, error) {
-	metaOnce.Do(func() {
-		var buf bytes.Buffer
-		if err := coverage.WriteMeta(&buf); err != nil {
-			metaErr = err
-			return
-		}
-		metaData = buf.Bytes()
-		if len(metaData) < 40 {
-			metaErr = errors.New("covgate: meta-data too short")
-			return
-		}
-		metaHash = hex.EncodeToString(metaData[24:40])
-	})
-	return metaData, metaHash, metaErr
+	metaMu.Lock()
+	defer metaMu.Unlock()
+	if metaData != nil {
+		return metaData, metaHash, nil
+	}
+	var buf bytes.Buffer
+	if err := coverage.WriteMeta(&buf); err != nil {
+		return nil, "", err
+	}
+	if buf.Len() < 40 {
+		return nil, "", errors.New("covgate: meta-data too short")
+	}
+	metaData = buf.Bytes()
+	metaHash = hex.EncodeToString(metaData[24:40])
+	return metaData, metaHash, nil
 }
 
-// Enabled reports whether the binary was built with -cover (runtime/coverage has meta-data).
+// BuiltWithCover reports whether the binary's build settings say -cover (readable
+// during package initialisation, before runtime/coverage has its meta-data).
+func BuiltWithCover() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-cover" {
+			return s.Value == "true"
+		}
+	}
+	return false
+}
+
+// Enabled reports whether runtime/coverage has meta-data (a -cover binary, after package initialisation).
 func Enabled() bool {
 	_, _, err := meta()
 	return err == nil
@@ -139,7 +157,8 @@ func Snapshot(knownStructure string) ([]byte, error) {
 	}
 	var counters bytes.Buffer
 	if err := coverage.WriteCounters(&counters); err != nil {
-		return nil, err
+		// Go serves live counters only from -covermode=atomic binaries.
+		return nil, fmt.Errorf("covgate: reading counters needs a binary built with -covermode=atomic: %w", err)
 	}
 	env := envelope{
 		Format:    "gocovdata",

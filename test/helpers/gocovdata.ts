@@ -84,6 +84,8 @@ export function parseFuncReport(text: string): { funcs: FuncFigure[]; total: str
     if (!m) continue;
     funcs.push({ file: m[1]!, line: Number(m[2]), name: cols[1]!, pct: cols[cols.length - 1]! });
   }
+  // covdata lists by package import path; compare in file order.
+  funcs.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line));
   return { funcs, total };
 }
 

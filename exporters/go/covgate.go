@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"runtime/coverage"
 	"runtime/debug"
 	"strings"
@@ -127,6 +128,12 @@ func buildInfo() map[string]string {
 		}
 	}
 	out["go"] = bi.GoVersion
+	if v := os.Getenv("COVGATE_BUILD_VERSION"); v != "" {
+		out["version"] = v
+	}
+	if v := os.Getenv("COVGATE_BUILD_COMMIT"); v != "" {
+		out["commit"] = v
+	}
 	return out
 }
 

@@ -200,6 +200,7 @@ function finalizeScrapeConfig(raw: RawScrapeConfig, global: GlobalConfig, path: 
     counters: raw.counters ?? DEFAULTS.counters,
     reset_after_scrape: raw.reset_after_scrape ?? DEFAULTS.resetAfterScrape,
     sources: (raw.sources ?? []).map((p) => nodePath.resolve(ctx.baseDir, p)),
+    ...(raw.path_map && Object.keys(raw.path_map).length > 0 ? { path_map: { ...raw.path_map } } : {}),
     static_configs: (raw.static_configs ?? []).map((s) => ({ targets: [...(s.targets ?? [])], labels: { ...(s.labels ?? {}) } })),
     file_sd_configs: (raw.file_sd_configs ?? []).map((f) => ({
       files: f.files.map((p) => nodePath.resolve(ctx.baseDir, p)),

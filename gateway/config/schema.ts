@@ -237,6 +237,7 @@ const scrapeConfig = z.strictObject({
   counters: enumOf(['cumulative', 'delta'] as const).optional(),
   reset_after_scrape: bool.optional(),
   sources: z.array(nonEmpty).optional(),
+  path_map: z.record(nonEmpty, z.string()).optional(),
   static_configs: z.array(staticConfig).optional(),
   file_sd_configs: z.array(fileSdConfig).optional(),
   goc_sd_configs: z.array(gocSdConfig).optional(),

@@ -92,6 +92,12 @@ export interface ScrapeConfig {
    * from; empty = none (reports then show only sources carried in the data).
    */
   sources: string[];
+  /**
+   * Coverage path prefix → repository path (`example.com/shop/` → `` or `./`):
+   * Go import-path file names are shown as repository paths in reports, LCOV
+   * and Cobertura (and found under `sources`). Longest prefix wins. Absent = none.
+   */
+  path_map?: Record<string, string>;
   static_configs: StaticConfig[];
   file_sd_configs: FileSDConfig[];
   goc_sd_configs: GocSDConfig[];

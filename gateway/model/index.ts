@@ -9,3 +9,5 @@ export type { CounterSetData } from './counter-set.ts';
 export { summarize, summarizeFiles, ratio, isAvailable, expandGoStatements } from './summary.ts';
 export { parseSelector, matchesSelector, selectorToString, NON_LABEL_PARAMS } from './selector.ts';
 export type { Selector } from './selector.ts';
+export { applyPathMap, mapPath } from './path-map.ts';
+export type { PathMap } from './path-map.ts';

@@ -24,7 +24,7 @@ import libCoverage from 'istanbul-lib-coverage';
 import libReport from 'istanbul-lib-report';
 import reports from 'istanbul-reports';
 import { errors } from '../errors.ts';
-import { expandGoStatements, parseSelector, selectorToString, type Selector } from '../model/index.ts';
+import { applyPathMap, expandGoStatements, parseSelector, selectorToString, type PathMap, type Selector } from '../model/index.ts';
 import type { CoverageQuery } from '../merge/index.ts';
 
 const TYPES: Record<string, string> = {
@@ -42,6 +42,8 @@ export interface ReportDeps {
    * the jobs the selector names (all jobs when it names none). Absent = none.
    */
   sourceRoots?: (selector: Selector) => string[];
+  /** The `path_map` of the selected jobs: Go import paths become repository paths (shown, and looked up under the roots). */
+  pathMap?: (selector: Selector) => PathMap;
   /** Most selectors kept rendered at once. */
   maxReports?: number;
 }
@@ -155,7 +157,8 @@ export function createReports(deps: ReportDeps) {
     if (!selector) throw errors.notFound(`report ${key} is not known (open /reports/?<selector> again)`);
     const roots = deps.sourceRoots?.(selector) ?? [];
     // a reload that changes the roots renders again
-    const version = `${deps.query.version()}\0${JSON.stringify(roots)}`;
+    const pathMap = deps.pathMap?.(selector);
+    const version = `${deps.query.version()}\0${JSON.stringify(roots)}\0${JSON.stringify(pathMap ?? {})}`;
     const hit = rendered.get(key);
     if (hit && hit.version === version) return hit.dir;
     const dir = join(root, `${key}-${seq++}`);
@@ -163,7 +166,7 @@ export function createReports(deps: ReportDeps) {
     // The renderer sees only sanitised relative paths; originals stay here for the source lookup.
     const originals = new Map<string, { path: string; data: unknown }>();
     const safeMap: Record<string, unknown> = {};
-    for (const [path, data] of Object.entries(merged.map as Record<string, unknown>)) {
+    for (const [path, data] of Object.entries(applyPathMap(merged.map, pathMap) as Record<string, unknown>)) {
       let safe = safeReportPath(path);
       for (let n = 2; originals.has(safe); n++) safe = `${safeReportPath(path)}~${n}`;
       originals.set(safe, { path, data });

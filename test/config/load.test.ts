@@ -66,6 +66,7 @@ describe('loadConfigFile: good fixtures', () => {
         counters: 'cumulative',
         reset_after_scrape: false,
         sources: ['/srv/orders', path.join(fixtures, 'src')],
+        path_map: { 'example.com/orders/': '' },
         static_configs: [{ targets: ['localhost:8081', 'localhost:8082'], labels: { service: 'orders', release: '2026.11' } }],
         file_sd_configs: [{ files: [path.join(fixtures, 'targets/*.json')], refresh_interval: 5 * M }],
         goc_sd_configs: [],

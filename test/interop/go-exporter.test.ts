@@ -329,6 +329,11 @@ describe('interop: the Go exporter (exporters/go) in a go build -cover service, 
     expect(countersOnly.data.data.counters).to.have.length(1);
     await traffic(a, ['/cart?p=-1', '/fib?n=12']);
     await scrape();
+    // That scrape sent X-Covgate-Known-Structure and got counters only: far fewer bytes than the meta-data alone.
+    const bodyBytes = new RegExp(`^covgate_scrape_body_bytes\\{[^}]*instance="${labelsA.instance!.replace(/[.]/g, '\\.')}"[^}]*\\} (\\d+)$`, 'm').exec(String((await gw.api.get('/metrics')).data));
+    expect(bodyBytes, 'covgate_scrape_body_bytes of instance a').to.not.equal(null);
+    expect(Number(bodyBytes![1])).to.be.lessThan(Buffer.from(full.data.data.meta, 'base64').length);
+    console.log(`    scrape body: full envelope ${JSON.stringify(full.data).length} B, counters-only scrape ${bodyBytes![1]} B`);
 
     // One process: the gateway's figures for instance a equal covdata on a's own counters.
     const dumpA = await dump(a, 'dump-a1');

@@ -309,14 +309,6 @@ export function decodeMetaFile(buf: Buffer, name = 'covmeta file'): GoMetaFile {
   return { hash: hash.toString('hex'), mode, granularity, packages };
 }
 
-/** The meta hash a counter data file names, without decoding the rest (for grouping). */
-export function counterFileMetaHash(buf: Buffer, name = 'covcounters file'): string {
-  const r = new Reader(buf, name);
-  checkMagic(r, COUNTER_MAGIC, 'Go coverage counter data file (covcounters)');
-  r.u32('version');
-  return r.bytes(16, 'meta-data hash').toString('hex');
-}
-
 /**
  * Decodes a counter data file (decodecounter/decodecounterfile.go): header,
  * footer (at the end: the segment count), then per segment its header,

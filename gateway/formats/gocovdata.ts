@@ -30,7 +30,7 @@
 import type { CoverageMapData, FileCounters, FileStructure, FunctionMapping, Range } from '../model/index.ts';
 import { errors } from '../errors.ts';
 import { FileCoverageBuilder, isObject } from './builder.ts';
-import { counterFileMetaHash, decodeCounterFile, decodeMetaFile, type GoCounterFile, type GoCounterMode, type GoMetaFile } from './gocovdata-binary.ts';
+import { decodeCounterFile, decodeMetaFile, type GoCounterFile, type GoCounterMode, type GoMetaFile } from './gocovdata-binary.ts';
 import { readTar } from './tar.ts';
 import type { PayloadDecoder } from './types.ts';
 
@@ -316,4 +316,3 @@ export const gocovdataDecoder: PayloadDecoder = {
   },
 };
 
-export { counterFileMetaHash };

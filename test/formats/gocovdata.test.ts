@@ -107,6 +107,11 @@ describe('formats: gocovdata (Go 1.20+ GOCOVERDIR files)', () => {
     });
   }
 
+  it('reads a GOCOVERDIR tarred by GNU tar (./ names, a directory entry)', async () => {
+    const d = await decodePayload(readFileSync(join(DIR, 'gnu-tar-go1.23-count.tar')), { declaredFormat: 'auto', contentType: 'application/x-tar' });
+    expect(profileBlocks(await gocoverOf(d.coverage!))).to.deep.equal(profileBlocks(oracle('go1.23-count', 'textfmt')));
+  });
+
   it('reads every segment of a counter file (counts add up, as covdata merges segments)', () => {
     const files = readGoCoverDir(join(DIR, 'go1.23-count'));
     const one = decodeGoCoverFiles({ metas: files.metas, counters: [files.counters[0]!] }).coverage;

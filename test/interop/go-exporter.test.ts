@@ -382,6 +382,10 @@ describe('interop: the Go exporter (exporters/go) in a go build -cover service, 
     // Reset (ClearCounters, atomic mode) answers 204; the counters the gateway holds are unaffected.
     const reset = await axios.post(`${b2.exporter}/coverage/reset`, undefined, { proxy: false, httpAgent: agent, validateStatus: () => true });
     expect(reset.status).to.equal(204);
+    // Go's own view after the reset: every counter of b2 is zero.
+    const afterReset = profileBlocks(textfmt(await dump(b2, 'b2-reset')));
+    expect(afterReset.length).to.be.greaterThan(10);
+    expect(afterReset.filter((l) => !l.endsWith(' 0'))).to.deep.equal([]);
     await quit(a);
     await quit(b2);
     // b2's counters were reset before it exited, so its share is the dump taken right after the last scrape.

@@ -11,8 +11,9 @@
  *     `counters` and no `meta` is the counters-only reply of the
  *     structure-once exchange: its counters are placed on the stored
  *     structure by the Go package/function/unit ids kept on each statement.
- *   - a tar of a GOCOVERDIR (`application/x-tar`, push ingest): every
- *     `covmeta.*` and `covcounters.*` regular file in it, other files ignored.
+ *   - a tar of a GOCOVERDIR (`application/x-tar`, push ingest), or a
+ *     `multipart/form-data` upload of its files: every `covmeta.*` and
+ *     `covcounters.*` file in it (by file name), other files ignored.
  *
  * Mapping, the same as the gocover decoder's so both formats merge and
  * summarise alike: each Go coverable unit (block) is one Istanbul statement
@@ -31,6 +32,7 @@ import type { CoverageMapData, FileCounters, FileStructure, FunctionMapping, Ran
 import { errors } from '../errors.ts';
 import { FileCoverageBuilder, isObject } from './builder.ts';
 import { decodeCounterFile, decodeMetaFile, type GoCounterFile, type GoCounterMode, type GoMetaFile } from './gocovdata-binary.ts';
+import { multipartBoundary, readMultipart } from './multipart.ts';
 import { readTar } from './tar.ts';
 import type { PayloadDecoder } from './types.ts';
 
@@ -284,15 +286,23 @@ export function looksLikeTar(body: Buffer, mediaType: string): boolean {
   return body.length >= 512 && body.subarray(257, 262).toString('latin1') === 'ustar';
 }
 
-/** The covmeta/covcounters files of a tar of a GOCOVERDIR (any directory depth; other files ignored). */
-export function goCoverFilesFromTar(body: Buffer): GoCoverFiles {
+/** Whether a binary body is a GOCOVERDIR upload: a tar, or multipart/form-data. */
+export function looksLikeGoCoverDir(body: Buffer, mediaType: string, contentType: string | undefined): boolean {
+  return looksLikeTar(body, mediaType) || multipartBoundary(contentType) !== undefined;
+}
+
+/** The covmeta/covcounters files of a tar (any directory depth) or multipart upload of a GOCOVERDIR; other files ignored. */
+export function goCoverFilesFromUpload(body: Buffer, contentType: string | undefined): GoCoverFiles {
+  const boundary = multipartBoundary(contentType);
+  const entries = boundary !== undefined ? readMultipart(body, boundary) : readTar(body);
+  const what = boundary !== undefined ? 'multipart' : 'tar';
   const files: GoCoverFiles = { metas: [], counters: [] };
-  for (const entry of readTar(body)) {
+  for (const entry of entries) {
     const base = entry.name.split('/').pop() ?? '';
     if (/^covmeta\.[0-9a-f]{32}$/.test(base)) files.metas.push({ name: entry.name, data: entry.data });
     else if (/^covcounters\.[0-9a-f]{32}\.\d+\.\d+$/.test(base)) files.counters.push({ name: entry.name, data: entry.data });
   }
-  if (files.metas.length === 0) throw errors.badCoverage(`gocovdata tar: no covmeta.<hash> file among ${files.counters.length} counter file(s); tar the whole GOCOVERDIR`);
+  if (files.metas.length === 0) throw errors.badCoverage(`gocovdata ${what}: no covmeta.<hash> file among ${files.counters.length} counter file(s); send the whole GOCOVERDIR`);
   return files;
 }
 
@@ -304,7 +314,7 @@ export const gocovdataDecoder: PayloadDecoder = {
     return isObject(body) && typeof body.meta === 'string' && Array.isArray(body.counters);
   },
   async decode(payload, ctx) {
-    const files = Buffer.isBuffer(payload) ? goCoverFilesFromTar(payload) : parseGoCovDataJson(payload);
+    const files = Buffer.isBuffer(payload) ? goCoverFilesFromUpload(payload, ctx.contentType) : parseGoCovDataJson(payload);
     return decodeGoCoverFiles(files, { warn: ctx.warn, withIds: true }).coverage;
   },
   countersOnly(payload) {

@@ -6,7 +6,7 @@
 import { errors } from '../errors.ts';
 import { isObject } from './builder.ts';
 import { decodeEnvelope, ENVELOPE_CONTENT_TYPE, looksLikeEnvelope } from './envelope.ts';
-import { looksLikeTar } from './gocovdata.ts';
+import { looksLikeGoCoverDir } from './gocovdata.ts';
 import { parseJson } from './json.ts';
 import { decoders, JSON_SNIFF_ORDER, TEXT_SNIFF_ORDER } from './registry.ts';
 import type { PlainFormat } from './registry.ts';
@@ -78,8 +78,8 @@ export async function decodePayload(body: Buffer | string | object, ctx: DecodeC
   const type = mediaType(ctx.contentType);
 
   if (declared === 'covgate' || type === ENVELOPE_CONTENT_TYPE) return decodeEnvelope(toJson(body, 'covgate envelope'), ctx);
-  // A tar of a GOCOVERDIR (push ingest): binary, so it never goes through the text path.
-  if (Buffer.isBuffer(body) && (declared === 'auto' || declared === 'gocovdata') && looksLikeTar(body, type)) return decodeWith(decoders.gocovdata, body, ctx);
+  // A tar or multipart upload of a GOCOVERDIR (push ingest): binary, so it never goes through the text path.
+  if (Buffer.isBuffer(body) && (declared === 'auto' || declared === 'gocovdata') && looksLikeGoCoverDir(body, type, ctx.contentType)) return decodeWith(decoders.gocovdata, body, ctx);
 
   if (declared !== 'auto') {
     const decoder = decoders[declared as PlainFormat];

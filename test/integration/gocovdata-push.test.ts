@@ -13,7 +13,7 @@ import { goCoverDirJson, profileBlocks, readGoCoverDir, tarOf, tarOfDir } from '
 
 const DIR = join(import.meta.dirname, '..', 'fixtures', 'formats', 'gocovdata');
 
-describe('push ingest: a GOCOVERDIR (tar or JSON) lands in the store', function () {
+describe('push ingest: a GOCOVERDIR (tar, multipart or JSON) lands in the store', function () {
   this.timeout(60_000);
   let gw: GatewayProcess;
   before(async () => {
@@ -48,6 +48,25 @@ describe('push ingest: a GOCOVERDIR (tar or JSON) lands in the store', function 
     const sniffed = await gw.api.post('/api/v1/coverage?job=sniffed', tarOfDir(join(DIR, 'go1.21-set')), { headers: { 'Content-Type': 'application/octet-stream' } });
     expect(sniffed.status, JSON.stringify(sniffed.data)).to.equal(202);
     expect(profileBlocks(await gocover('job=sniffed'))).to.deep.equal(profileBlocks(oracle('go1.21-set')));
+  });
+
+  it('takes a multipart/form-data upload of the files (curl -F f=@covmeta… -F f=@covcounters…)', async () => {
+    const files = readGoCoverDir(join(DIR, 'go1.23-count'));
+    const form = new FormData();
+    for (const f of [...files.metas, ...files.counters]) form.append('f', new Blob([f.data]), f.name);
+    const r = await gw.api.post('/api/v1/coverage?job=multipart', form);
+    expect(r.status, JSON.stringify(r.data)).to.equal(202);
+    expect(r.data.data.format).to.equal('gocovdata');
+    expect(profileBlocks(await gocover('job=multipart'))).to.deep.equal(profileBlocks(oracle('go1.23-count')));
+    // Cut before its closing boundary: refused whole.
+    const boundary = 'covgate-test-boundary';
+    const part = (f: { name: string; data: Buffer }) => Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="f"; filename="${f.name}"\r\nContent-Type: application/octet-stream\r\n\r\n`), f.data, Buffer.from('\r\n')]);
+    const body = Buffer.concat([...[...files.metas, ...files.counters].map(part), Buffer.from(`--${boundary}--\r\n`)]);
+    const ok = await gw.api.post('/api/v1/coverage?job=multipart2', body, { headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}` } });
+    expect(ok.status, JSON.stringify(ok.data)).to.equal(202);
+    const cut = await gw.api.post('/api/v1/coverage?job=refused', body.subarray(0, body.length - 60), { headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}` } });
+    expect(cut.status).to.equal(400);
+    expect(cut.data.error).to.match(/multipart body: truncated/);
   });
 
   it('refuses a tar without meta-data, a cut-off tar and corrupt files with 400, storing nothing', async () => {

@@ -27,7 +27,7 @@ import { createScrapeManager } from './scrape/index.ts';
 import { createCoverageStore } from './store/index.ts';
 import { createSessions, sessionRoutes, type SessionRecord } from './sessions/index.ts';
 import { pushIngestRoutes } from './ingest/routes.ts';
-import { matchesSelector } from './model/index.ts';
+import { matchesSelector, type PathMap, type Selector } from './model/index.ts';
 import { createReports } from './report/index.ts';
 import { createHistory, statusPageRoutes, type HistoryPoint } from './status/index.ts';
 import { createPushOutbox, pushRoutes, type PushRecord } from './push/index.ts';
@@ -264,8 +264,14 @@ export function createGateway(opts: GatewayOptions): Gateway {
     await sessions.open();
     query.setResolver((selector) => sessions.resolve(selector));
 
+    // The `path_map`s of the jobs the selector names (all jobs when none), merged.
+    const pathMapOf = (selector: Selector): PathMap => {
+      const jobs = selector.job;
+      return Object.assign({}, ...cfg().scrape_configs.filter((c) => !jobs || jobs.includes(c.job_name)).map((c) => c.path_map ?? {}));
+    };
     const reports = createReports({
       query,
+      pathMap: pathMapOf,
       // the jobs the selector names (all jobs when none): only their `sources:` roots are read
       sourceRoots: (selector) => {
         const jobs = selector.job;
@@ -280,7 +286,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     const app = createApiApp(apiCtx, [
       statusRoutes({ ...apiCtx, reload }),
       targetRoutes({ scrape, query, clearWindow: (ids, now) => store.clearWindow(ids, now), now: () => clock.now() }),
-      coverageRoutes({ query, carry: (selector) => diffCoverage.carry(selector) }),
+      coverageRoutes({ query, carry: (selector) => diffCoverage.carry(selector), pathMap: pathMapOf }),
       diffCoverageRoutes({ diff: diffCoverage, query, carry: (selector) => diffCoverage.carry(selector), bodyLimit: 64 * 1024 * 1024 }),
       pushIngestRoutes({ store, clock, bodyLimit: 256 * 1024 * 1024, onIngested: () => query.bump() }),
       sessionRoutes({ sessions }),

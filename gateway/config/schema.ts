@@ -238,7 +238,7 @@ const diffConfig = z.strictObject({
   head: gitRef,
 });
 
-export const SCRAPE_FORMATS = ['auto', 'covgate', 'istanbul', 'v8', 'gocover', 'lcov', 'cobertura', 'coveralls'] as const;
+export const SCRAPE_FORMATS = ['auto', 'covgate', 'istanbul', 'v8', 'gocover', 'lcov', 'cobertura', 'coveralls', 'gocovdata'] as const;
 export const PUSH_FORMATS = ['istanbul', 'lcov', 'cobertura', 'covgate'] as const;
 
 const scrapeConfig = z.strictObject({
@@ -252,7 +252,7 @@ const scrapeConfig = z.strictObject({
   counters: enumOf(['cumulative', 'delta'] as const).optional(),
   reset_after_scrape: bool.optional(),
   sources: z.array(nonEmpty).optional(),
-  path_map: z.record(z.string(), str).optional(),
+  path_map: z.record(nonEmpty, str).optional(),
   repository: nonEmpty.optional(),
   static_configs: z.array(staticConfig).optional(),
   file_sd_configs: z.array(fileSdConfig).optional(),

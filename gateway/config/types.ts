@@ -5,7 +5,7 @@
  */
 export type Labels = Record<string, string>;
 
-export type PayloadFormat = 'covgate' | 'istanbul' | 'v8' | 'gocover' | 'lcov' | 'cobertura' | 'coveralls';
+export type PayloadFormat = 'covgate' | 'istanbul' | 'v8' | 'gocover' | 'lcov' | 'cobertura' | 'coveralls' | 'gocovdata';
 export type ScrapeFormat = 'auto' | PayloadFormat;
 export type PushFormat = 'istanbul' | 'lcov' | 'cobertura' | 'covgate';
 export type RelabelAction = 'replace' | 'keep' | 'drop' | 'hashmod' | 'labelmap' | 'labeldrop' | 'labelkeep';
@@ -92,7 +92,11 @@ export interface ScrapeConfig {
    * from; empty = none (reports then show only sources carried in the data).
    */
   sources: string[];
-  /** Coverage path prefix → repository path prefix (longest prefix wins), to match coverage with diffs. Empty = none. */
+  /**
+   * Coverage path prefix → repository path prefix (`example.com/shop/` → `` or
+   * `./`; longest prefix wins): reports, LCOV and Cobertura show repository
+   * paths (found under `sources`), and diffs are matched with coverage. Empty = none.
+   */
   path_map: Record<string, string>;
   /** Absolute path of a git checkout of the job's code, for `git diff base...head`; undefined = none. */
   repository?: string;

@@ -3,8 +3,10 @@
  * import paths, `file:` URLs) to repository-relative paths (what a diff
  * names), through a job's `path_map` and its roots (`repository`, `sources`).
  * Pure and generic: Go import paths (`example.com/m/` → ``) and absolute
- * deployment paths (`/srv/app/` → ``) are the same prefix rule.
+ * deployment paths (`/srv/app/` → ``) are the same prefix rule
+ * (model/path-map.ts).
  */
+import { mapPath } from '../model/index.ts';
 export interface PathMapping {
   /** Coverage path prefix → repository path prefix; the longest matching prefix wins. */
   pathMap: Record<string, string>;
@@ -38,13 +40,7 @@ export function mapCoveragePath(coveragePath: string, mapping: PathMapping): str
     }
   }
   p = p.replace(/\\/g, '/');
-  const prefixes = Object.keys(mapping.pathMap).sort((a, b) => b.length - a.length);
-  for (const from of prefixes) {
-    if (p.startsWith(from)) {
-      p = mapping.pathMap[from]! + p.slice(from.length);
-      break;
-    }
-  }
+  p = mapPath(p, mapping.pathMap); // the job's path_map, as reports and LCOV apply it
   if (p.startsWith('/')) {
     const roots = [...mapping.roots].map((r) => r.replace(/\/+$/, '')).sort((a, b) => b.length - a.length);
     const root = roots.find((r) => p.startsWith(`${r}/`));

@@ -103,6 +103,11 @@ export async function decodeEnvelope(envelope: unknown, ctx: DecodeContext): Pro
 
   const decoder = decoders[format];
   let data = envelope.data;
+  const resolveHits = decoder.countersOnly?.(decoder.input === 'json' && typeof data === 'string' ? parseJson(data, `covgate envelope data (${format})`) : data);
+  if (resolveHits) {
+    if (structureId === undefined) throw errors.badCoverage(`covgate envelope: a counters-only ${format} reply needs "structure"`);
+    return { ...base, resolveHits };
+  }
   if (decoder.input === 'json' && typeof data === 'string') data = parseJson(data, `covgate envelope data (${format})`);
   if (decoder.input === 'text' && typeof data !== 'string') throw errors.badCoverage(`covgate envelope: "data" must be a string for format ${format}, got ${typeof data}`);
   const warnings: string[] = [];

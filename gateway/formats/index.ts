@@ -6,6 +6,7 @@
 import { errors } from '../errors.ts';
 import { isObject } from './builder.ts';
 import { decodeEnvelope, ENVELOPE_CONTENT_TYPE, looksLikeEnvelope } from './envelope.ts';
+import { looksLikeGoCoverDir } from './gocovdata.ts';
 import { parseJson } from './json.ts';
 import { decoders, JSON_SNIFF_ORDER, TEXT_SNIFF_ORDER } from './registry.ts';
 import type { PlainFormat } from './registry.ts';
@@ -39,6 +40,7 @@ function toText(body: Buffer | string | object, what: string): string {
 }
 
 async function decodeWith(decoder: PayloadDecoder, payload: unknown, ctx: DecodeContext): Promise<Decoded> {
+  if (decoder.countersOnly?.(payload)) throw errors.badCoverage(`${decoder.format}: counters without their structure; send it in a covgate envelope with "structure", or include the meta-data`);
   const warnings: string[] = [];
   const coverage = await decoder.decode(payload, {
     ...ctx,
@@ -76,6 +78,8 @@ export async function decodePayload(body: Buffer | string | object, ctx: DecodeC
   const type = mediaType(ctx.contentType);
 
   if (declared === 'covgate' || type === ENVELOPE_CONTENT_TYPE) return decodeEnvelope(toJson(body, 'covgate envelope'), ctx);
+  // A tar or multipart upload of a GOCOVERDIR (push ingest): binary, so it never goes through the text path.
+  if (Buffer.isBuffer(body) && (declared === 'auto' || declared === 'gocovdata') && looksLikeGoCoverDir(body, type, ctx.contentType)) return decodeWith(decoders.gocovdata, body, ctx);
 
   if (declared !== 'auto') {
     const decoder = decoders[declared as PlainFormat];
@@ -111,7 +115,7 @@ export async function decodePayload(body: Buffer | string | object, ctx: DecodeC
       if (decoder.sniff(json, ctx.contentType)) return decodeWith(decoder, json, ctx);
     }
     const shape = Array.isArray(json) ? 'a JSON array' : isObject(json) ? 'a JSON object' : `JSON ${json === null ? 'null' : typeof json}`;
-    throw errors.badCoverage(`unrecognised coverage payload: got ${shape}; tried covgate (format + data|hits), v8 (result array), coveralls (files|source_files), istanbul (object of path → file coverage)`);
+    throw errors.badCoverage(`unrecognised coverage payload: got ${shape}; tried covgate (format + data|hits), v8 (result array), coveralls (files|source_files), gocovdata (meta + counters), istanbul (object of path → file coverage)`);
   }
 
   for (const format of TEXT_SNIFF_ORDER) {
@@ -119,5 +123,5 @@ export async function decodePayload(body: Buffer | string | object, ctx: DecodeC
     if (decoder.sniff(text, ctx.contentType)) return decodeWith(decoder, text, ctx);
   }
   const head = JSON.stringify((text ?? '').trimStart().slice(0, 40));
-  throw errors.badCoverage(`unrecognised coverage payload (Content-Type ${JSON.stringify(ctx.contentType ?? '')}, starts ${head}); tried JSON formats (covgate, v8, coveralls, istanbul), gocover ("mode:" line), cobertura (<coverage> XML), lcov (SF: records)`);
+  throw errors.badCoverage(`unrecognised coverage payload (Content-Type ${JSON.stringify(ctx.contentType ?? '')}, starts ${head}); tried JSON formats (covgate, v8, coveralls, gocovdata, istanbul), a GOCOVERDIR tar, gocover ("mode:" line), cobertura (<coverage> XML), lcov (SF: records)`);
 }

@@ -10,6 +10,7 @@ import { gocoverDecoder } from './gocover.ts';
 import { lcovDecoder } from './lcov.ts';
 import { coberturaDecoder } from './cobertura.ts';
 import { coverallsDecoder } from './coveralls.ts';
+import { gocovdataDecoder } from './gocovdata.ts';
 
 export type PlainFormat = Exclude<PayloadFormat, 'covgate'>;
 
@@ -20,10 +21,11 @@ export const decoders: Record<PlainFormat, PayloadDecoder> = {
   lcov: lcovDecoder,
   cobertura: coberturaDecoder,
   coveralls: coverallsDecoder,
+  gocovdata: gocovdataDecoder,
 };
 
 /** The order `auto` tries JSON and text decoders in: most specific first, Istanbul (any object) last. */
-export const JSON_SNIFF_ORDER: PlainFormat[] = ['v8', 'coveralls', 'istanbul'];
+export const JSON_SNIFF_ORDER: PlainFormat[] = ['v8', 'coveralls', 'gocovdata', 'istanbul'];
 export const TEXT_SNIFF_ORDER: PlainFormat[] = ['gocover', 'cobertura', 'lcov'];
 
 export function isPlainFormat(v: unknown): v is PlainFormat {

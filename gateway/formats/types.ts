@@ -1,4 +1,4 @@
-import type { CoverageMapData, FileCounters } from '../model/index.ts';
+import type { CoverageMapData, FileCounters, FileStructure } from '../model/index.ts';
 import type { PayloadFormat, ScrapeFormat } from '../config/types.ts';
 
 export type { PayloadFormat, ScrapeFormat };
@@ -25,6 +25,12 @@ export interface Decoded {
   coverage?: CoverageMapData;
   /** Counters-only reply: path → counters indexed by Istanbul ids. */
   hits?: Record<string, FileCounters>;
+  /**
+   * Counters-only reply that can only be read against the stored structure
+   * (gocovdata: counters indexed by Go package/function/unit): the ingest
+   * stage calls it with the files of `structureId` to get `hits`.
+   */
+  resolveHits?: ResolveHits;
   /**
    * What the decoder skipped without failing the payload (V8 scripts whose
    * source could not be resolved, `node:` internals are not reported). Empty
@@ -67,7 +73,16 @@ export interface PayloadDecoder {
   /** Whether an `auto` body looks like this format (JSON already parsed, or text). */
   sniff(body: unknown, contentType: string | undefined): boolean;
   decode(payload: unknown, ctx: DecodeContext): Promise<CoverageMapData>;
+  /**
+   * Formats whose counters-only reply is not Istanbul `hits` (gocovdata's
+   * counter files without meta-data): returns how to read it against the
+   * stored structure, or undefined when the payload carries its structure.
+   */
+  countersOnly?(payload: unknown): ResolveHits | undefined;
 }
+
+/** Reads a counters-only reply against the stored structures of its structure id (path → structure). */
+export type ResolveHits = (structureId: string, structures: Record<string, FileStructure>) => Record<string, FileCounters>;
 
 /** Output formats of GET /api/v1/coverage and of pushes. */
 export type OutputFormat = 'istanbul' | 'lcov' | 'cobertura' | 'gocover' | 'json-summary' | 'text-summary' | 'covgate';

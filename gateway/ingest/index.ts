@@ -3,7 +3,7 @@
  * a counters-only reply) into an AppendInput. Shared by scrapes and push ingest.
  */
 import { errors, CovgateError } from '../errors.ts';
-import { splitCoverageMap, type FileCounters, type Snapshot } from '../model/index.ts';
+import { splitCoverageMap, type FileCounters, type FileStructure, type Snapshot } from '../model/index.ts';
 import type { Decoded } from '../formats/types.ts';
 import type { AppendInput, CoverageStore } from '../store/index.ts';
 
@@ -37,6 +37,18 @@ export function toAppendInput(decoded: Decoded, target: AppendInput['target'], s
     build: decoded.build,
     counters: decoded.counters,
   };
+  if (decoded.resolveHits) {
+    const id = decoded.structureId;
+    const files = id ? store.envelopeFiles(id) : undefined;
+    if (!id || !files) throw structureUnknown(id ?? '(none)');
+    const structures: Record<string, FileStructure> = {};
+    for (const [path, hash] of Object.entries(files)) {
+      const structure = store.structure(hash);
+      if (!structure) throw structureUnknown(id);
+      structures[path] = structure;
+    }
+    decoded = { ...decoded, hits: decoded.resolveHits(id, structures), resolveHits: undefined };
+  }
   if (decoded.hits) {
     const id = decoded.structureId;
     const files = id ? store.envelopeFiles(id) : undefined;

@@ -17,7 +17,7 @@ export interface PushIngestDeps {
   onIngested?: () => void;
 }
 
-const FORMATS = new Set(['auto', 'covgate', 'istanbul', 'v8', 'gocover', 'lcov', 'cobertura', 'coveralls']);
+const FORMATS = new Set(['auto', 'covgate', 'istanbul', 'v8', 'gocover', 'lcov', 'cobertura', 'coveralls', 'gocovdata']);
 const LABEL_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** Prefix of the ids of targets that exist only through push ingest. */

@@ -11,3 +11,5 @@ export { parseSelector, parseSecondSelector, matchesSelector, selectorToString, 
 export type { Selector } from './selector.ts';
 export { combineCoverage, isSetOp, locationKey, SET_OPS } from './set-ops.ts';
 export type { SetOp } from './set-ops.ts';
+export { applyPathMap, mapPath } from './path-map.ts';
+export type { PathMap } from './path-map.ts';

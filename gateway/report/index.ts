@@ -23,7 +23,7 @@ import type { Router } from '@koa/router';
 import { errors } from '../errors.ts';
 import { createRenderer, type Renderer } from './renderer.ts';
 import { safeReportPath } from './sources.ts';
-import { expandGoStatements, parseSelector, selectorToString, type Selector } from '../model/index.ts';
+import { applyPathMap, expandGoStatements, parseSelector, selectorToString, type PathMap, type Selector } from '../model/index.ts';
 import type { CoverageQuery } from '../merge/index.ts';
 
 const TYPES: Record<string, string> = {
@@ -41,6 +41,8 @@ export interface ReportDeps {
    * the jobs the selector names (all jobs when it names none). Absent = none.
    */
   sourceRoots?: (selector: Selector) => string[];
+  /** The `path_map` of the selected jobs: Go import paths become repository paths (shown, and looked up under the roots). */
+  pathMap?: (selector: Selector) => PathMap;
   /** Most selectors kept rendered at once. */
   maxReports?: number;
   /** Most bytes of rendered reports kept on disk (least recently used go first). */
@@ -137,13 +139,14 @@ export function createReports(deps: ReportDeps) {
     await Promise.all(doomed.map((d) => rm(d, { recursive: true, force: true })));
   }
 
-  async function renderNow(key: string, selector: Selector, version: string, roots: string[]): Promise<string> {
+  async function renderNow(key: string, selector: Selector, version: string, roots: string[], pathMap: PathMap | undefined): Promise<string> {
     const dir = join(root, `${key}-${seq++}`);
     const merged = deps.query.coverage(selector);
     // The renderer sees only sanitised relative paths; originals stay for the source lookup.
     const originals: Record<string, string> = Object.create(null);
     const safeMap: Record<string, unknown> = Object.create(null);
-    for (const [path, data] of Object.entries(merged.map as Record<string, unknown>)) {
+    // path_map: Go import paths become repository paths, shown and looked up under the roots
+    for (const [path, data] of Object.entries(applyPathMap(merged.map, pathMap) as Record<string, unknown>)) {
       let safe = safeReportPath(path);
       for (let n = 2; Object.hasOwn(originals, safe); n++) safe = `${safeReportPath(path)}~${n}`;
       originals[safe] = path;
@@ -171,7 +174,8 @@ export function createReports(deps: ReportDeps) {
     if (!selector) throw errors.notFound(`report ${key} is not known (open /reports/?<selector> again)`);
     const roots = deps.sourceRoots?.(selector) ?? [];
     // a reload that changes the roots renders again
-    const version = `${deps.query.version()}\0${JSON.stringify(roots)}`;
+    const pathMap = deps.pathMap?.(selector);
+    const version = `${deps.query.version()}\0${JSON.stringify(roots)}\0${JSON.stringify(pathMap ?? {})}`;
     const hit = rendered.get(key);
     if (hit && hit.version === version) {
       rendered.delete(key);
@@ -180,7 +184,7 @@ export function createReports(deps: ReportDeps) {
     }
     const running = inFlight.get(key);
     if (running && running.version === version) return running.done;
-    const done = renderNow(key, selector, version, roots).finally(() => {
+    const done = renderNow(key, selector, version, roots, pathMap).finally(() => {
       if (inFlight.get(key)?.done === done) inFlight.delete(key);
     });
     inFlight.set(key, { version, done });

@@ -196,7 +196,7 @@ describe('loadConfigFile: bad fixtures', () => {
     'wrong-type-list.bad.yml': [[5, 'scrape_configs[0].static_configs[0].targets: expected a list, got "localhost:8081"']],
     'bad-upstream-url.bad.yml': [[5, 'push.upstreams[0].url: bad URL "ftp://center.example/upload": scheme must be http or https']],
     'duplicate-upstream.bad.yml': [[5, 'push.upstreams[1].name: duplicate upstream name "center" (first defined at line 3)']],
-    'bad-format.bad.yml': [[4, 'scrape_configs[0].format: must be one of auto, covgate, istanbul, v8, gocover, lcov, cobertura, coveralls (got "jacoco")']],
+    'bad-format.bad.yml': [[4, 'scrape_configs[0].format: must be one of auto, covgate, istanbul, v8, gocover, lcov, cobertura, coveralls, gocovdata (got "jacoco")']],
     'both-bearer-tokens.bad.yml': [[3, 'server.auth: set bearer_token or bearer_token_file, not both']],
     'missing-token-file.bad.yml': [[3, 'server.auth.bearer_token_file: cannot read token file ']],
     'bad-coverage-path.bad.yml': [[3, 'scrape_configs[0].coverage_path: must start with "/"']],

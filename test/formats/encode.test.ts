@@ -116,7 +116,7 @@ describe('formats/encodeCoverage', () => {
 
 describe('formats/decoders registry', () => {
   it('has one decoder per plain payload format, each naming its own format', () => {
-    expect(Object.keys(decoders).sort()).to.deep.equal(['cobertura', 'coveralls', 'gocover', 'istanbul', 'lcov', 'v8']);
+    expect(Object.keys(decoders).sort()).to.deep.equal(['cobertura', 'coveralls', 'gocovdata', 'gocover', 'istanbul', 'lcov', 'v8']);
     for (const [name, decoder] of Object.entries(decoders)) expect(decoder.format).to.equal(name);
   });
 });

@@ -2,7 +2,7 @@ import type { Router } from '@koa/router';
 import { errors } from '../../errors.ts';
 import { encodeCoverage } from '../../formats/index.ts';
 import type { OutputFormat } from '../../formats/types.ts';
-import { combineCoverage, isSetOp, parseSecondSelector, parseSelector, SET_OPS, SECOND_SELECTOR_PREFIX, type CoverageMapData, type Selector } from '../../model/index.ts';
+import { combineCoverage, isSetOp, parseSecondSelector, parseSelector, SET_OPS, SECOND_SELECTOR_PREFIX, type CoverageMapData, type Selector, applyPathMap, type PathMap } from '../../model/index.ts';
 import type { CoverageQuery } from '../../merge/index.ts';
 import type { CarryResult } from '../../diff/index.ts';
 import type { Context } from 'koa';
@@ -11,9 +11,13 @@ export interface CoverageDeps {
   query: CoverageQuery;
   /** Carry older builds onto the newest (diff stage); without it every query is carry=none. */
   carry?: (selector: Selector) => Promise<CarryResult | undefined>;
+  /** The `path_map` of the selected jobs: applied to LCOV and Cobertura file names (gocover and istanbul keep Go import paths, which `go tool cover` resolves). */
+  pathMap?: (selector: Selector) => PathMap;
 }
 
 const CARRY_MODES = ['none', 'lines'] as const;
+
+const MAPPED_FORMATS = new Set<OutputFormat>(['lcov', 'cobertura']);
 
 const OUTPUT_FORMATS: OutputFormat[] = ['istanbul', 'lcov', 'cobertura', 'gocover', 'json-summary', 'text-summary'];
 
@@ -77,6 +81,7 @@ export function coverageRoutes(deps: CoverageDeps) {
         ctx.set('X-Covgate-Op', op);
       }
       if (missing > 0) ctx.set('X-Covgate-Missing-Structures', String(missing));
+      if (MAPPED_FORMATS.has(format)) map = applyPathMap(map, deps.pathMap?.(selector));
       const encoded = encodeCoverage(map, format);
       ctx.type = encoded.contentType;
       ctx.body = encoded.body;

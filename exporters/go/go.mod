@@ -1,0 +1,3 @@
+module github.com/covgate/covgate/exporters/go
+
+go 1.20

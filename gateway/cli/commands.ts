@@ -3,7 +3,8 @@
  * nyc's merge/report/check-coverage). Each parses its own flags with Node's
  * parseArgs, has `--help`, and exits with the codes in output.ts.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createClient, DEFAULT_GATEWAY, json, type Client } from './client.ts';
 import { CliError, EXIT, printJson, progress, table } from './output.ts';
@@ -225,13 +226,21 @@ export const COMMANDS: Record<string, Command> = {
   },
   push: {
     summary: 'push coverage files to the gateway (push ingest)',
-    usage: 'covgate push FILES... --job J [--label k=v ...] [--format F] [--json]',
-    flags: { ...GATEWAY_FLAGS, job: { type: 'string' }, label: { type: 'string', multiple: true }, format: { type: 'string', short: 'f' }, json: { type: 'boolean' } },
+    usage: 'covgate push FILES... | --gocoverdir DIR  --job J [--label k=v ...] [--format F] [--json]',
+    flags: { ...GATEWAY_FLAGS, job: { type: 'string' }, label: { type: 'string', multiple: true }, format: { type: 'string', short: 'f' }, gocoverdir: { type: 'string' }, json: { type: 'boolean' } },
     help: `      --job <name>         job the coverage belongs to (required)
       --label <k=v>        a label such as service=orders (repeatable)
-  -f, --format <f>         the files' format (default: recognised from the content)`,
+  -f, --format <f>         the files' format (default: recognised from the content)
+      --gocoverdir <dir>   push a Go GOCOVERDIR (covmeta.* and covcounters.* of binaries run to exit) in one upload`,
     async run(v, files) {
       if (!v.job) throw new CliError(EXIT.usage, 'push needs --job');
+      if (v.gocoverdir !== undefined) {
+        if (files.length) throw new CliError(EXIT.usage, 'push takes files or --gocoverdir, not both');
+        const res = await pushGoCoverDir(clientOf(v), v.gocoverdir as string, { ...labelsOf(v), job: v.job as string });
+        if (v.json) printJson(json(res));
+        else process.stdout.write(`pushed ${v.gocoverdir}\n`);
+        return EXIT.ok;
+      }
       if (!files.length) throw new CliError(EXIT.usage, 'push needs at least one file');
       const client = clientOf(v);
       const params: Record<string, string> = { ...labelsOf(v), job: v.job as string };
@@ -351,6 +360,20 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
 };
+
+/** One multipart upload of a GOCOVERDIR's files (the push route reads covmeta.* / covcounters.* parts). */
+async function pushGoCoverDir(client: Client, dir: string, params: Record<string, string>) {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => /^cov(meta|counters)\./.test(n)).sort();
+  } catch (err) {
+    throw new CliError(EXIT.failed, `${dir}: ${(err as Error).message}`);
+  }
+  if (!names.some((n) => n.startsWith('covmeta.'))) throw new CliError(EXIT.failed, `${dir}: no covmeta.* file (is it a GOCOVERDIR a -cover binary wrote?)`);
+  const form = new FormData();
+  for (const n of names) form.append('f', new Blob([await readFile(join(dir, n))]), n);
+  return client.post('/api/v1/coverage', form, { ...params, format: 'gocovdata' });
+}
 
 async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -5,6 +5,7 @@
  * the same committed files (test/fixtures/formats/gocovdata, see generate.sh
  * there), so this runs without a Go toolchain.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -48,6 +49,17 @@ describe('push ingest: a GOCOVERDIR (tar, multipart or JSON) lands in the store'
     const sniffed = await gw.api.post('/api/v1/coverage?job=sniffed', tarOfDir(join(DIR, 'go1.21-set')), { headers: { 'Content-Type': 'application/octet-stream' } });
     expect(sniffed.status, JSON.stringify(sniffed.data)).to.equal(202);
     expect(profileBlocks(await gocover('job=sniffed'))).to.deep.equal(profileBlocks(oracle('go1.21-set')));
+  });
+
+  it('covgate push --gocoverdir uploads the directory in one push', async () => {
+    const bin = join(import.meta.dirname, '..', '..', 'bin', 'covgate.js');
+    const run = spawnSync(process.execPath, [bin, 'push', '--gateway', gw.url, '--job', 'cli', '--label', 'service=calc', '--gocoverdir', join(DIR, 'go1.23-count'), '--json'], { encoding: 'utf8' });
+    expect(run.status, run.stderr).to.equal(0);
+    expect(JSON.parse(run.stdout).data.format).to.equal('gocovdata');
+    expect(profileBlocks(await gocover('job=cli'))).to.deep.equal(profileBlocks(oracle('go1.23-count')));
+    const empty = spawnSync(process.execPath, [bin, 'push', '--gateway', gw.url, '--job', 'cli', '--gocoverdir', import.meta.dirname], { encoding: 'utf8' });
+    expect(empty.status).to.equal(1);
+    expect(empty.stderr).to.match(/no covmeta\.\* file/);
   });
 
   it('takes a multipart/form-data upload of the files (curl -F f=@covmeta… -F f=@covcounters…)', async () => {

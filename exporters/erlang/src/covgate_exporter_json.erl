@@ -14,7 +14,7 @@ encode(N) when is_integer(N) -> integer_to_binary(N);
 encode(A) when is_atom(A) -> string(atom_to_binary(A, utf8));
 encode(B) when is_binary(B) -> string(B);
 encode(M) when is_map(M) ->
-    Pairs = [[string(key(K)), $:, encode(V)] || {K, V} <- lists:sort(maps:to_list(M))],
+    Pairs = [[string(K), $:, encode(V)] || {K, V} <- lists:keysort(1, [{key(K), V} || {K, V} <- maps:to_list(M)])],
     [${, lists:join($,, Pairs), $}];
 encode(L) when is_list(L) ->
     [$[, lists:join($,, [encode(X) || X <- L]), $]].

@@ -52,7 +52,16 @@ never(X) ->
     end.
 `;
 
-const SHOP_APP = `{application, shop, [{description, "test shop"}, {vsn, "1.0.0"}, {modules, [calc, shop_util]},
+/** A long module, so the envelope passes 1 KiB and travels gzip-compressed to the gateway. */
+const SHOP_TABLE = `-module(shop_table).
+-export([rate/1]).
+
+${Array.from({ length: 120 }, (_, i) => `rate(${i}) ->\n    ${i * 3};`).join('\n')}
+rate(_) ->
+    unknown.
+`;
+
+const SHOP_APP = `{application, shop, [{description, "test shop"}, {vsn, "1.0.0"}, {modules, [calc, shop_util, shop_table]},
   {registered, []}, {applications, [kernel, stdlib]}, {env, []}]}.
 `;
 
@@ -195,8 +204,9 @@ describe('interop: the OTP exporter (covgate_exporter) against cover:analyse', f
     mkdirSync(join(dir, 'shop', 'ebin'), { recursive: true });
     writeFileSync(join(dir, 'shop', 'src', 'calc.erl'), CALC);
     writeFileSync(join(dir, 'shop', 'src', 'shop_util.erl'), SHOP_UTIL);
+    writeFileSync(join(dir, 'shop', 'src', 'shop_table.erl'), SHOP_TABLE);
     writeFileSync(join(dir, 'shop', 'ebin', 'shop.app'), SHOP_APP);
-    run('erlc', ['+debug_info', '-o', 'ebin', 'src/calc.erl', 'src/shop_util.erl'], { cwd: join(dir, 'shop') });
+    run('erlc', ['+debug_info', '-o', 'ebin', 'src/calc.erl', 'src/shop_util.erl', 'src/shop_table.erl'], { cwd: join(dir, 'shop') });
     mkdirSync(join(dir, 'drive'));
     writeFileSync(join(dir, 'drive', 'drive.erl'), DRIVE);
     run('erlc', ['drive.erl'], { cwd: join(dir, 'drive') });
@@ -262,7 +272,7 @@ describe('interop: the OTP exporter (covgate_exporter) against cover:analyse', f
     return lcovFiles(String(r.data));
   }
 
-  const SHOP_FILES = { 'src/calc.erl': ['calc'], 'src/shop_util.erl': ['shop_util'] };
+  const SHOP_FILES = { 'src/calc.erl': ['calc'], 'src/shop_util.erl': ['shop_util'], 'src/shop_table.erl': ['shop_table'] };
   const shopEnv = (extra: Record<string, string> = {}) => ({ COVGATE_APPS: 'shop', COVGATE_JOB: 'shop', COVGATE_SOURCE_ROOT: join(dir, 'shop'), ...extra });
 
   it('an Erlang application: lines and counts equal cover:analyse, across a kill -9 restart, and for a session spanning it', async () => {
@@ -271,10 +281,13 @@ describe('interop: the OTP exporter (covgate_exporter) against cover:analyse', f
     const envelope = (await axios.get(`${first.exporter}/coverage`, { proxy: false })).data;
     expect(envelope).to.include({ format: 'coveralls', counters: 'cumulative' });
     expect(envelope.instance).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    expect(Object.keys(envelope.data.files).sort()).to.deep.equal(['src/calc.erl', 'src/shop_util.erl']);
+    expect(Object.keys(envelope.data.files).sort()).to.deep.equal(['src/calc.erl', 'src/shop_table.erl', 'src/shop_util.erl']);
+    const gz = await axios.get(`${first.exporter}/coverage`, { proxy: false, headers: { 'Accept-Encoding': 'gzip' }, decompress: false, responseType: 'arraybuffer' });
+    expect(gz.headers['content-encoding'], 'the envelope is over 1 KiB: gzip').to.equal('gzip');
     expect(envelope.data.files['src/calc.erl']['4'], 'a comment line is not executable').to.equal(null);
 
     for (const n of [3, -4, 50, 7]) await call(first, 'shop1', 'calc', 'classify', [n]);
+    for (const n of [0, 5, 5, 119, 400]) await call(first, 'shop1', 'shop_table', 'rate', [n]);
     await scrape('shop');
     const oracle1 = await oracle(first, SHOP_FILES);
     expect([...oracle1.get('src/calc.erl')!.values()].some((c) => c === 0), 'uncovered lines exist').to.equal(true);

@@ -2,7 +2,7 @@
  * The OTP exporter (exporters/erlang, app covgate_exporter) in real nodes:
  * a small multi-module Erlang application started like a release
  * (erl -pa <ebin>, the exporter started as an application, configured by
- * COVGATE_* variables), an Elixir mix application compiled by mix, and an OTP
+ * COVGATE_* variables), an Elixir mix application run by `mix run`, and an OTP
  * cluster of two local nodes served by one exporter. Each node registers
  * itself with the real gateway, is driven by calls, and the gateway's lines
  * and hit counts must equal `cover:analyse(Mod, calls, line)` read on the
@@ -219,12 +219,18 @@ describe('interop: the OTP exporter (covgate_exporter) against cover:analyse', f
   });
 
   /** Starts a node with the exporter (and the driver) and waits until it served and registered. */
-  async function startNode(opts: { name: string; env: Record<string, string>; pa: string[]; cwd?: string; preStart?: string }): Promise<Node> {
-    const evalText = `${opts.preStart ?? ''}{ok, _} = application:ensure_all_started(covgate_exporter), drive:start()`;
-    const proc = spawnProcess('erl', ['-noshell', '-sname', `${opts.name}@localhost`, '-setcookie', 'covgate_test',
-      '-kernel', 'inet_dist_use_interface', '{127,0,0,1}',
-      '-pa', join(dir, 'exporter', 'ebin'), '-pa', join(dir, 'drive'), ...opts.pa.flatMap((p) => ['-pa', p]), '-eval', evalText],
-    { cwd: opts.cwd ?? dir, env: { ERL_EPMD_ADDRESS: '127.0.0.1', COVGATE_GATEWAY: gw!.url, ...opts.env } });
+  async function startNode(opts: { name: string; env: Record<string, string>; pa?: string[]; cwd?: string; mixRun?: boolean }): Promise<Node> {
+    const env = { ERL_EPMD_ADDRESS: '127.0.0.1', COVGATE_GATEWAY: gw!.url, ...opts.env };
+    const proc = opts.mixRun
+      // The README's start for Elixir: mix starts the dependency covgate_exporter before the app.
+      ? spawnProcess('elixir', ['--sname', `${opts.name}@localhost`, '--cookie', 'covgate_test',
+        '--erl', `-kernel inet_dist_use_interface {127,0,0,1} -pa ${join(dir, 'drive')}`,
+        '-S', 'mix', 'run', '--no-halt', '-e', ':drive.start()'], { cwd: opts.cwd, env })
+      // A release-like Erlang node: the exporter and the app on the code path, the exporter started as an application.
+      : spawnProcess('erl', ['-noshell', '-sname', `${opts.name}@localhost`, '-setcookie', 'covgate_test',
+        '-kernel', 'inet_dist_use_interface', '{127,0,0,1}', '-pa', join(dir, 'exporter', 'ebin'), '-pa', join(dir, 'drive'),
+        ...(opts.pa ?? []).flatMap((p) => ['-pa', p]), '-eval', '{ok, _} = application:ensure_all_started(covgate_exporter), drive:start()'],
+      { cwd: opts.cwd ?? dir, env });
     procs.push(proc);
     const served = proc.waitForLine(/serving coverage on (http:\/\/127\.0\.0\.1:\d+)\/coverage/, 60_000);
     const registered = proc.waitForLine(/registered at /, 60_000);
@@ -395,14 +401,13 @@ describe('interop: the OTP exporter (covgate_exporter) against cover:analyse', f
     writeFileSync(join(proj, 'mix.exs'), SHOP_EX_MIX);
     writeFileSync(join(proj, 'lib', 'shop_ex', 'pricing.ex'), PRICING_EX);
     // Offline: the exporter is a path dependency with no dependencies of its own, so no Hex.
-    run('mix', ['compile'], { cwd: proj, env: { MIX_HOME: join(dir, 'mix-home'), HEX_OFFLINE: '1', MIX_ENV: 'dev' } });
-    const elixirEbin = run('elixir', ['-e', 'IO.puts(:code.lib_dir(:elixir, :ebin))']).trim();
-    const build = join(proj, '_build', 'dev', 'lib');
+    const mixEnv = { MIX_HOME: join(dir, 'mix-home'), HEX_OFFLINE: '1', MIX_ENV: 'dev' };
+    run('mix', ['compile'], { cwd: proj, env: mixEnv });
     const node = await startNode({
       name: 'shopex',
-      env: { COVGATE_APPS: 'shop_ex', COVGATE_JOB: 'shop_ex', COVGATE_SOURCE_ROOT: proj },
-      pa: [elixirEbin, join(build, 'shop_ex', 'ebin'), join(build, 'covgate_exporter', 'ebin')],
-      preStart: '{ok, _} = application:ensure_all_started(elixir), ',
+      mixRun: true,
+      cwd: proj,
+      env: { ...mixEnv, COVGATE_APPS: 'shop_ex', COVGATE_JOB: 'shop_ex' },   // source_root: the working directory
     });
     const P = "'Elixir.ShopEx.Pricing'";
     const R = "'Elixir.ShopEx.Pricing.Rounding'";

@@ -42,7 +42,8 @@ start_link() -> gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 -spec envelope() -> map().
 envelope() ->
     #{instance := Instance, start_time := StartTime, build := Build, paths := Paths} = identity(),
-    Modules = [M || M <- maps:keys(Paths), is_covered(M)],
+    Covered = cover:modules(),
+    Modules = [M || M <- maps:keys(Paths), lists:member(M, Covered)],
     Files = line_map([{maps:get(M, Paths), Lines} || {M, Lines} <- analyse(Modules)]),
     #{format => coveralls, instance => Instance, startTime => StartTime, build => Build,
       counters => cumulative, data => #{files => Files}}.
@@ -58,7 +59,9 @@ url() -> gen_server:call(?MODULE, url).
 -spec info() -> map().
 info() -> maps:merge(identity(), gen_server:call(?MODULE, info)).
 
-covered_modules() -> [M || M <- maps:keys(maps:get(paths, identity())), is_covered(M)].
+covered_modules() ->
+    Covered = cover:modules(),
+    [M || M <- maps:keys(maps:get(paths, identity())), lists:member(M, Covered)].
 
 %%% Pure helpers
 
@@ -143,7 +146,13 @@ path_key(Path) ->
 
 init([]) ->
     process_flag(trap_exit, true),   % so terminate/2 deregisters on application stop
-    Env = settings(),
+    try start(settings())
+    catch throw:{bad_setting, Message} ->
+        logger:error("covgate-exporter: ~s", [Message]),
+        {stop, {bad_setting, Message}}
+    end.
+
+start(Env) ->
     {ok, _} = cover_start(),
     Root = maps:get(source_root, Env),
     {Paths, Failed} = cover_compile(maps:get(modules, Env), Root),
@@ -158,7 +167,10 @@ init([]) ->
     add_nodes(Nodes),
     Nodes =:= connected orelse Nodes =:= [] orelse erlang:send_after(?RETRY_NODES_MS, self(), retry_nodes),
     {Host, Port} = maps:get(listen, Env),
-    {ok, Httpd} = start_httpd(Host, Port),
+    Httpd = case start_httpd(Host, Port) of
+                {ok, H} -> H;
+                {error, Why} -> throw({bad_setting, lists:flatten(io_lib:format("cannot listen on ~s:~B: ~p", [Host, Port, Why]))})
+            end,
     {port, Bound} = lists:keyfind(port, 1, httpd:info(Httpd)),
     Url = case maps:get(advertise_url, Env) of
               undefined -> iolist_to_binary(["http://", url_host(Host), ":", integer_to_list(Bound)]);
@@ -237,8 +249,6 @@ module_source(M) ->
         _ -> undefined
     end.
 
-is_covered(M) -> lists:member(M, cover:modules()).
-
 analyse([]) -> [];
 analyse(Modules) ->
     %% One call for all modules: cover collects every remote node's counts
@@ -276,7 +286,10 @@ start_httpd(Host, Port) ->
 bind_address(Host) ->
     case inet:parse_address(Host) of
         {ok, A} -> {ok, A};
-        {error, _} -> inet:getaddr(Host, inet)
+        {error, _} -> case inet:getaddr(Host, inet) of
+                          {ok, A} -> {ok, A};
+                          {error, _} -> throw({bad_setting, "listen: cannot resolve host " ++ Host})
+                      end
     end.
 
 url_host(Host) when Host =:= "0.0.0.0"; Host =:= "::" -> net_adm:localhost();
@@ -357,12 +370,12 @@ settings() ->
                 "connected" -> connected;
                 L -> atoms(L)
             end,
-    {ok, Listen} = parse_listen(env("COVGATE_LISTEN", listen, "127.0.0.1:0")),
+    Listen = setting(parse_listen(env("COVGATE_LISTEN", listen, "127.0.0.1:0")), "COVGATE_LISTEN / listen"),
     {ok, Root} = case env("COVGATE_SOURCE_ROOT", source_root, undefined) of
                      undefined -> file:get_cwd();
                      R -> {ok, filename:absname(unicode:characters_to_list(R))}
                  end,
-    {ok, TtlMs} = parse_ttl(env("COVGATE_TTL", ttl_seconds, 60)),
+    TtlMs = setting(parse_ttl(env("COVGATE_TTL", ttl_seconds, 60)), "COVGATE_TTL / ttl_seconds"),
     Labels = case env("COVGATE_LABELS", labels, []) of
                  L2 when is_binary(L2) -> parse_labels(binary_to_list(L2));
                  L2 when is_list(L2), L2 =/= [], is_integer(hd(L2)) -> parse_labels(L2);
@@ -388,6 +401,9 @@ settings() ->
       token => opt_str(env("COVGATE_TOKEN", token, undefined)),
       advertise_url => opt_str(env("COVGATE_ADVERTISE_URL", advertise_url, undefined)),
       build => build(Apps)}.
+
+setting({ok, Value}, _) -> Value;
+setting({error, Message}, Name) -> throw({bad_setting, Name ++ ": " ++ Message}).
 
 env(Var, Key, Default) ->
     case os:getenv(Var) of

@@ -177,6 +177,8 @@ const addFiles = (a: Files, b: Files, sign = 1): Files => {
 function expectSame(ours: Files, oracle: Files, what: string): void {
   const show = (f: Files) => Object.fromEntries([...f].sort().map(([k, v]) => [k, Object.fromEntries([...v].sort((x, y) => x[0] - y[0]))]));
   expect(show(ours), what).to.deep.equal(show(oracle));
+  const counts = [...oracle.values()].flatMap((l) => [...l.values()]);
+  console.log(`    ${what}: ${counts.length} executable lines equal cover:analyse (${counts.filter((c) => c > 0).length} covered, ${counts.filter((c) => c === 0).length} uncovered, ${counts.reduce((a, b) => a + b, 0)} calls)`);
 }
 
 interface Node {

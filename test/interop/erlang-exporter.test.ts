@@ -11,6 +11,8 @@
  * session equals the oracle's delta. Debian packages: erlang-nox, elixir.
  */
 import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -346,7 +348,56 @@ describe('interop: the OTP exporter (covgate_exporter) against cover:analyse', f
     expect(targets.filter((t) => t.labels.job === 'shop')).to.deep.equal([]);
   });
 
-  it('the exporter\'s pure parts pass their EUnit tests (listen, ttl, labels, paths, line map, JSON)', () => {
+  it('registration retries with backoff while the gateway refuses, renews at ttl/3 with the same body, deletes its lease on stop', async () => {
+    // Failure injection: a stand-in gateway that refuses twice (503), then grants a lease.
+    const seen: Array<{ method: string; url: string; auth: string | undefined; body: string }> = [];
+    const waiters: Array<() => void> = [];
+    const fake = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        seen.push({ method: req.method ?? '', url: req.url ?? '', auth: req.headers.authorization, body });
+        const posts = seen.filter((x) => x.method === 'POST').length;
+        if (req.method === 'POST' && posts <= 2) res.writeHead(503).end('starting');
+        else if (req.method === 'POST') res.writeHead(201, { 'Content-Type': 'application/json' }).end('{"id":"lease-\\"7","expiresAt":"x"}');
+        else res.writeHead(204).end();
+        for (const w of waiters.splice(0)) w();
+      });
+    });
+    fake.listen(0, '127.0.0.1');
+    await once(fake, 'listening');
+    const fakeUrl = `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
+    const until = async (what: string, cond: () => boolean) => {
+      const deadline = Date.now() + 30_000;
+      while (!cond()) {
+        if (Date.now() > deadline) throw new Error(`never saw ${what}: ${JSON.stringify(seen)}`);
+        await new Promise<void>((r) => { waiters.push(r); setTimeout(r, 1000); });
+      }
+    };
+    try {
+      const node = await startNode({ name: 'shopreg', pa: [join(dir, 'shop', 'ebin')],
+        env: shopEnv({ COVGATE_GATEWAY: fakeUrl, COVGATE_TTL: '3s', COVGATE_TOKEN: 's3cret', COVGATE_SERVICE: 'orders', COVGATE_LABELS: 'release=2026.11' }) });
+      // 2 refusals + the grant + 2 renewals (every second with a 3 s lease).
+      await until('two renewals', () => seen.filter((x) => x.method === 'POST').length >= 5);
+      const posts = seen.filter((x) => x.method === 'POST');
+      for (const p of posts) {
+        expect(p.url).to.equal('/api/v1/targets');
+        expect(p.auth).to.equal('Bearer s3cret');
+        expect(JSON.parse(p.body)).to.deep.equal({ job: 'shop', url: node.exporter, labels: { service: 'orders', release: '2026.11' }, ttl: '3s' });
+      }
+      expect(node.proc.output()).to.match(/registration at .* failed \(gateway answered 503: starting\); retrying with backoff/);
+      const exited = once(node.proc.proc, 'exit');
+      node.proc.proc.kill('SIGTERM');
+      await exited;
+      const del = seen.filter((x) => x.method === 'DELETE');
+      expect(del.map((x) => x.url)).to.deep.equal([`/api/v1/targets/${encodeURIComponent('lease-"7')}`]);
+      expect(del[0]!.auth).to.equal('Bearer s3cret');
+    } finally {
+      fake.close();
+    }
+  });
+
+  it('the exporter\'s pure parts pass their EUnit tests (listen, ttl, labels, paths, line map, JSON, lease id)', () => {
     const out = join(dir, 'eunit');
     mkdirSync(out);
     run('erlc', ['-o', out, join(EXPORTER, 'test', 'covgate_exporter_tests.erl'), ...['covgate_exporter', 'covgate_exporter_json'].map((m) => join(EXPORTER, 'src', `${m}.erl`))]);

@@ -15,7 +15,7 @@
 -export([start_link/0, envelope/0, reset/0, url/0, info/0, covered_modules/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 %% Pure helpers, exported for the tests.
--export([parse_listen/1, parse_ttl/1, parse_labels/1, relative_path/2, line_map/1]).
+-export([parse_listen/1, parse_ttl/1, parse_labels/1, relative_path/2, line_map/1, lease_id/1]).
 
 -define(IDENTITY, {?MODULE, identity}).
 -define(HTTPC_PROFILE, covgate_exporter).
@@ -340,7 +340,7 @@ retry(S = #state{failures = F0, ttl_ms = Ttl}, Why) ->
 deregister(#state{lease = undefined}) -> ok;
 deregister(S = #state{gateway = Gateway, lease = Id}) ->
     %% The gateway scrapes once more before it answers: httpd is still up.
-    Url = Gateway ++ "/api/v1/targets/" ++ uri_string:quote(binary_to_list(Id)),
+    Url = Gateway ++ "/api/v1/targets/" ++ binary_to_list(uri_string:quote(Id)),
     case httpc:request(delete, {Url, auth(S)}, [{timeout, 5000}], [], ?HTTPC_PROFILE) of
         {ok, {{_, Code, _}, _, _}} -> logger:notice("covgate-exporter: deregistered ~s (~B)", [Id, Code]);
         {error, R} -> logger:warning("covgate-exporter: deregistration of ~s failed: ~p; the lease will expire", [Id, R])
@@ -353,9 +353,19 @@ auth(#state{token = T}) -> [{"authorization", "Bearer " ++ T}].
 %% decoder and this one string is all we read, so a pattern does.
 lease_id(Reply) ->
     case re:run(Reply, <<"\"id\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"">>, [{capture, all_but_first, binary}]) of
-        {match, [Id]} -> {ok, Id};
+        {match, [Id]} -> {ok, unescape(Id, <<>>)};
         nomatch -> error
     end.
+
+%% JSON string escapes of the id (\uXXXX of the Basic Multilingual Plane only).
+unescape(<<$\\, $u, Hex:4/binary, R/binary>>, Acc) ->
+    C = binary_to_integer(Hex, 16),
+    unescape(R, <<Acc/binary, C/utf8>>);
+unescape(<<$\\, C, R/binary>>, Acc) ->
+    Char = case C of $n -> $\n; $t -> $\t; $r -> $\r; $b -> $\b; $f -> $\f; Other -> Other end,
+    unescape(R, <<Acc/binary, Char>>);
+unescape(<<C, R/binary>>, Acc) -> unescape(R, <<Acc/binary, C>>);
+unescape(<<>>, Acc) -> Acc.
 
 %%% Settings: application env, then COVGATE_* variables over it.
 

@@ -56,3 +56,8 @@ json_test() ->
 
 eq(Expected, Expected) -> ok;
 eq(Expected, Actual) -> erlang:error({not_equal, #{expected => Expected, actual => Actual}}).
+
+lease_id_test() ->
+    eq({ok, <<"ab-1">>}, ?M:lease_id(<<"{\"id\":\"ab-1\",\"expiresAt\":\"2026\"}">>)),
+    eq({ok, <<"a\"b\\c", "é"/utf8>>}, ?M:lease_id(<<"{\"expiresAt\":\"x\", \"id\" : \"a\\\"b\\\\c\\u00e9\"}">>)),
+    error = ?M:lease_id(<<"{\"status\":\"error\"}">>).

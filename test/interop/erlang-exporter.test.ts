@@ -285,7 +285,7 @@ describe('interop: the OTP exporter (covgate_exporter) against cover:analyse', f
   const SHOP_FILES = { 'src/calc.erl': ['calc'], 'src/shop_util.erl': ['shop_util'], 'src/shop_table.erl': ['shop_table'] };
   const shopEnv = (extra: Record<string, string> = {}) => ({ COVGATE_APPS: 'shop', COVGATE_JOB: 'shop', COVGATE_SOURCE_ROOT: join(dir, 'shop'), ...extra });
 
-  it('an Erlang application: lines and counts equal cover:analyse, across a kill -9 restart, and for a session spanning it', async () => {
+  it('an Erlang application: lines and counts equal cover:analyse, across a kill -9 restart, for a session spanning it and after a clear', async () => {
     const first = await startNode({ name: 'shop1', env: shopEnv(), pa: [join(dir, 'shop', 'ebin')] });
     const port = new URL(first.exporter).port;
     const envelope = (await axios.get(`${first.exporter}/coverage`, { proxy: false })).data;
@@ -325,6 +325,15 @@ describe('interop: the OTP exporter (covgate_exporter) against cover:analyse', f
     expectSame(await ours('job=shop'), addFiles(oracle1End, oracle2), 'summed across the restart');
     expectSame(await ours(`session=${encodeURIComponent(started.data.session)}`),
       addFiles(addFiles(oracle1End, oracle1, -1), oracle2), 'the session (oracle delta)');
+
+    // The gateway's clear calls POST /coverage/reset (cover:reset on the node) and starts a new
+    // window: the window is then exactly what cover counted since.
+    const cleared = await gw!.api.post('/api/v1/clear', { job: 'shop' });
+    expect(cleared.status, JSON.stringify(cleared.data)).to.equal(200);
+    expect(cleared.data.data.results[0]).to.include({ cleared: true, error: '' });
+    for (const n of [1, 12]) await call(second, 'shop2', 'calc', 'classify', [n]);
+    await scrape('shop');
+    expectSame(await ours('job=shop'), await oracle(second, SHOP_FILES), 'the window after a clear');
 
     // POST /coverage/reset zeroes cover's counts on the node.
     const reset = await axios.post(`${second.exporter}/coverage/reset`, '', { proxy: false });

@@ -29,7 +29,7 @@ import { pushIngestRoutes } from './ingest/routes.ts';
 import { matchesSelector } from './model/index.ts';
 import { createReports } from './report/index.ts';
 import { statusPageRoutes } from './api/routes/status-page.ts';
-import { createPushOutbox, pushRoutes, type PushRecord } from './push/index.ts';
+import { createPushOutbox, pushRoutes, sonarqubeRoutes, type PushRecord } from './push/index.ts';
 import { createAllowlist, createGuardedHttp, createRegistry, registryRoutes, REGISTRATION_ID_LABEL, type Allowlist, type Lease } from './registry/index.ts';
 
 export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
@@ -105,9 +105,19 @@ export function createGateway(opts: GatewayOptions): Gateway {
     };
     const http = axios.create({ headers: { 'User-Agent': `covgate/${VERSION}` } });
     let metricsRef: ReturnType<typeof createMetrics> | undefined;
+    // Bound once the session stage exists (it is created after the outbox, which it pushes to).
+    let sessionsRef: ReturnType<typeof createSessions> | undefined;
+    /** Merged coverage of a release on a service, once `session` is stored as finished (kind sonarqube). */
+    const releaseCoverage = (service: string, release: string, session?: string) => {
+      if (!sessionsRef) return undefined;
+      if (session !== undefined && !sessionsRef.list({ session: [session], state: ['finished'] }).length) return undefined;
+      const merged = query.coverage({ release: [release], service: [service] });
+      return Object.keys(merged.map).length > 0 ? merged.map : undefined;
+    };
     const outbox = createPushOutbox({
       kv: store.sublevel<PushRecord>('outbox'),
       http,
+      ports: { releaseCoverage },
       clock,
       upstreams: () => cfg().push.upstreams,
       observer: { pushFinished: (upstream, result) => metricsRef?.pushFinished(upstream, result) },
@@ -239,6 +249,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       },
     });
     await sessions.open();
+    sessionsRef = sessions;
     query.setResolver((selector) => sessions.resolve(selector));
 
     const reports = createReports({
@@ -262,6 +273,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       sessionRoutes({ sessions }),
       registryRoutes({ registry, config: () => cfg().registration }),
       pushRoutes({ outbox }),
+      sonarqubeRoutes({ releaseCoverage: (service, release) => releaseCoverage(service, release), upstreams: () => cfg().push.upstreams }),
       reports.routes(),
       statusPageRoutes({ scrape, query, sessions, version: VERSION }),
       metricsRoutes({ metrics }),

@@ -15,7 +15,7 @@ export type ScrapeNow = (selector: Selector) => Promise<unknown>;
 
 /** What it needs from the push stage. */
 export interface PushPort {
-  enqueue(job: { sessionId: string; labels: Labels; build?: Record<string, string>; summary: Summary; coverage: CoverageMapData }): Promise<unknown>;
+  enqueue(job: { sessionId: string; labels: Labels; build?: Record<string, string>; services?: string[]; summary: Summary; coverage: CoverageMapData }): Promise<unknown>;
   statusOf(sessionId: string): PushStatus;
   waitFor(sessionId: string, timeoutMs?: number): Promise<unknown>;
 }
@@ -224,7 +224,7 @@ export function createSessions(opts: SessionsOptions) {
         // Enqueue first (idempotent per session): a crash before the record below
         // is written only means the next /test-finished recomputes and enqueues nothing new.
         if (opts.push && opts.pushOnFinish()) {
-          await opts.push.enqueue({ sessionId: sid, labels: record.labels, build, summary, coverage: map });
+          await opts.push.enqueue({ sessionId: sid, labels: record.labels, build, services: [...byService.keys()], summary, coverage: map });
         }
         const finished: SessionRecord = {
           ...record,

@@ -84,9 +84,12 @@ export function createSessions(opts: SessionsOptions) {
     const prev = locks.get(id) ?? Promise.resolve();
     const run = prev.catch(() => undefined).then(fn);
     locks.set(id, run);
-    void run.finally(() => {
-      if (locks.get(id) === run) locks.delete(id);
-    });
+    // The caller gets run's rejection; this chain must not become an unhandled one (it would end the process).
+    run
+      .finally(() => {
+        if (locks.get(id) === run) locks.delete(id);
+      })
+      .catch(() => undefined);
     return run;
   }
 

@@ -7,7 +7,10 @@ export interface CenterRequest {
   method: string;
   url: URL;
   headers: IncomingMessage['headers'];
+  /** After Content-Encoding. */
   body: Buffer;
+  /** As sent. */
+  rawBody: Buffer;
 }
 
 export type Answer = { status: number; body?: unknown; headers?: Record<string, string> };
@@ -39,12 +42,12 @@ export async function startCenterServer(handle: (req: CenterRequest) => Answer |
         } else {
           try {
             if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(raw);
-            answer = await handle({ method: req.method ?? '', url, headers: req.headers, body });
+            answer = await handle({ method: req.method ?? '', url, headers: req.headers, body, rawBody: raw });
           } catch (err) {
             answer = { status: 400, body: { detail: `bad request: ${(err as Error).message}` } };
           }
         }
-        log.push({ method: req.method ?? '', url, headers: req.headers, body, status: answer.status });
+        log.push({ method: req.method ?? '', url, headers: req.headers, body, rawBody: raw, status: answer.status });
         const text = answer.body === undefined ? '' : typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
         res.writeHead(answer.status, { 'content-type': typeof answer.body === 'string' ? 'text/plain' : 'application/json', ...answer.headers }).end(text);
       })();

@@ -29,6 +29,7 @@ import { pushIngestRoutes } from './ingest/routes.ts';
 import { matchesSelector } from './model/index.ts';
 import { createReports } from './report/index.ts';
 import { statusPageRoutes } from './api/routes/status-page.ts';
+import { findSource } from './report/index.ts';
 import { createPushOutbox, pushRoutes, sonarqubeRoutes, type PushRecord } from './push/index.ts';
 import { createAllowlist, createGuardedHttp, createRegistry, registryRoutes, REGISTRATION_ID_LABEL, type Allowlist, type Lease } from './registry/index.ts';
 
@@ -117,7 +118,11 @@ export function createGateway(opts: GatewayOptions): Gateway {
     const outbox = createPushOutbox({
       kv: store.sublevel<PushRecord>('outbox'),
       http,
-      ports: { releaseCoverage },
+      ports: {
+        releaseCoverage,
+        // Coveralls needs each file's MD5: read like the HTML reports do, only under the jobs' sources: roots.
+        sourceOf: (path, data) => findSource(path, data, cfg().scrape_configs.flatMap((c) => c.sources)),
+      },
       clock,
       upstreams: () => cfg().push.upstreams,
       observer: { pushFinished: (upstream, result) => metricsRef?.pushFinished(upstream, result) },

@@ -348,19 +348,24 @@ export function createPushOutbox(opts: PushOutboxOptions): PushOutbox {
           if (records.has(id) || created.some((r) => r.id === id)) continue;
           const center = centerOf(up.kind);
           if (!center) throw errors.badData(`upstream ${JSON.stringify(up.name)}: kind ${up.kind} is not supported by this build`);
-          created.push({
-            id,
-            session: job.sessionId,
-            upstream: up.name,
-            kind: up.kind,
-            format: up.format,
-            seq: seq + created.length + 1,
-            status: 'pending',
-            attempts: 0,
-            createdAt: now,
-            nextAttemptAt: now,
-            // Throws errors.badData when the session lacks what the center requires: nothing is written then.
-            request: center.prepare(job, up, now),
+          // Throws errors.badData when the session lacks what the center requires: nothing is written then.
+          const prepared = center.prepare(job, up, now, opts.ports ?? {});
+          const requests = Array.isArray(prepared) ? prepared : [prepared];
+          requests.forEach((request, i) => {
+            created.push({
+              // The first record keeps the id it always had; a center's further steps get their own.
+              id: i === 0 ? id : pushRecordId(job.sessionId, `${up.name}\u0001${i}`),
+              session: job.sessionId,
+              upstream: up.name,
+              kind: up.kind,
+              format: up.format,
+              seq: seq + created.length + 1,
+              status: 'pending',
+              attempts: 0,
+              createdAt: now,
+              nextAttemptAt: now,
+              request,
+            });
           });
         }
         if (created.length > 0) {

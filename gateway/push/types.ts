@@ -14,6 +14,8 @@ export interface PushJob {
   build?: Record<string, string>;
   /** The `service` of every target the session measured (sonarqube writes one report per service). */
   services?: string[];
+  /** The last session of its build (`/test-finished` with `done: true`): close the center's parallel build after it (coveralls). */
+  done?: boolean;
   summary: Summary;
   coverage: CoverageMapData;
 }
@@ -109,6 +111,12 @@ export interface CenterPorts {
    * `session` is not stored as finished yet.
    */
   releaseCoverage?(service: string, release: string, session: string): CoverageMapData | undefined;
+  /**
+   * coveralls: the text of a covered source file (read like the HTML
+   * reports do: carried in the data, or under the jobs' `sources:` roots);
+   * undefined when it is not available.
+   */
+  sourceOf?(path: string, data: unknown): string | undefined;
 }
 
 export interface PushOutboxOptions {

@@ -1,6 +1,7 @@
 /** The upstream protocols, one file per `push.upstreams[].kind`; the outbox only sees `Center`. */
 import type { UpstreamKind } from '../../config/types.ts';
 import { codecovCenter } from './codecov.ts';
+import { coverallsCenter } from './coveralls.ts';
 import { httpCenter } from './http.ts';
 import { sonarqubeCenter } from './sonarqube.ts';
 import type { Center } from './types.ts';
@@ -8,6 +9,7 @@ import type { Center } from './types.ts';
 const CENTERS: Partial<Record<UpstreamKind, Center>> = {
   http: httpCenter,
   codecov: codecovCenter,
+  coveralls: coverallsCenter,
   sonarqube: sonarqubeCenter,
 };
 

@@ -37,6 +37,10 @@ export interface Delivered {
  *   the center or recorded with `checkpoint` before the next one.
  */
 export interface Center {
-  prepare(job: PushJob, upstream: UpstreamConfig, now: number): PushRequest;
+  /**
+   * One request, or several delivered in order as separate records (e.g.
+   * Coveralls' job, then its parallel-build webhook).
+   */
+  prepare(job: PushJob, upstream: UpstreamConfig, now: number, ports: CenterPorts): PushRequest | PushRequest[];
   deliver(ctx: DeliverContext): Promise<Delivered>;
 }

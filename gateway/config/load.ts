@@ -309,7 +309,7 @@ const KIND_KEYS: Record<UpstreamKind, ReadonlyArray<keyof RawUpstreamConfig>> = 
   codecov: ['url', 'token', 'slug', 'git_service', 'report_code', 'flag_labels', 'strip_prefix'],
   coveralls: ['url', 'token', 'flag_labels', 'parallel', 'service_name', 'strip_prefix'],
   sonarqube: ['path', 'strip_prefix'],
-  canyon: ['url', 'token', 'flag_labels', 'strip_prefix'],
+  canyon: ['url', 'token', 'slug', 'git_service', 'flag_labels', 'strip_prefix'],
 };
 const KIND_SPECIFIC: ReadonlyArray<keyof RawUpstreamConfig> = [
   'url', 'format', 'secret', 'gzip', 'token', 'slug', 'git_service', 'report_code', 'flag_labels', 'parallel', 'service_name', 'path', 'strip_prefix',

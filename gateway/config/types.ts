@@ -116,9 +116,9 @@ export interface UpstreamConfig {
   secret?: string;
   /** codecov: upload token; coveralls: repo_token; canyon: bearer token. Read at send time, never stored in the outbox. */
   token?: string;
-  /** codecov: `owner/repo` (subgroups allowed); else the session label `slug`. */
+  /** codecov: `owner/repo` (subgroups allowed); canyon: the repoID; else the session label `slug`. */
   slug?: string;
-  /** codecov: git service of the upload url (github, gitlab, bitbucket, github_enterprise, gitlab_enterprise, bitbucket_server). */
+  /** codecov: git service of the upload url (github, gitlab, bitbucket, github_enterprise, gitlab_enterprise, bitbucket_server); canyon: the provider. */
   git_service: string;
   /** codecov: report code (codecov-cli's --report-code). */
   report_code: string;

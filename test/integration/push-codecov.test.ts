@@ -144,4 +144,24 @@ describe('push kind codecov (real gateway, real outbox, fake Codecov from codeco
       expect(cc.uploads[i]!.coverage!['app.cjs']).to.deep.equal(hits);
     }
   });
+
+  it('continues the same upload after a SIGKILL between "create upload" and the storage PUT (checkpointed progress)', async () => {
+    const cc = await codecov();
+    const a = await exporter();
+    const cfg = `scrape_configs:${job([a.address])}${codecovCfg(cc.url)}`;
+    const g = await gateway(cfg);
+    cc.failPuts(1_000); // storage is down: the upload exists, its file never arrives
+    await g.api.post('/test-started', { session: 'mid', labels: { commit: SHA, test_type: 'AT' } });
+    await a.hit('/classify?n=3');
+    expect((await g.api.post('/test-finished', { session: 'mid' })).status).to.equal(202);
+    await until(() => cc.log.some((r) => r.method === 'PUT'), 'a storage PUT');
+    await g.kill('SIGKILL');
+    cc.failPuts(0);
+    const g2 = await gateway(cfg, g.dataDir);
+    await until(async () => (await g2.api.get('/api/v1/pushes?status=delivered')).data.data.pushes.length === 1, 'the push delivered');
+    expect(cc.uploads).to.have.length(1); // no second upload was created after the restart
+    expect(cc.uploads[0]!.puts).to.equal(1);
+    const puts = cc.log.filter((r) => r.method === 'PUT');
+    expect(new Set(puts.map((r) => r.url.pathname)).size).to.equal(1);
+  });
 });

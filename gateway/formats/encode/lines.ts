@@ -7,6 +7,8 @@ export interface LineHit {
   hits: number;
   /** Branch paths starting on the line (FileCoverage.getBranchCoverageByLine), when there are any. */
   branches?: { covered: number; total: number };
+  /** The line has branch paths but no statement starts on it (hits then say whether any path ran). */
+  branchOnly?: true;
 }
 
 export interface FileLines {
@@ -40,7 +42,7 @@ export function coverageLines(data: CoverageMapData, stripPrefix?: string): File
     for (const [line, b] of Object.entries(fc.getBranchCoverageByLine() as Record<string, { covered: number; total: number }>)) {
       const n = Number(line);
       if (!Number.isInteger(n) || n < 1 || b.total === 0) continue;
-      const hit = byLine.get(n) ?? { hits: b.covered > 0 ? 1 : 0 };
+      const hit: LineHit = byLine.get(n) ?? { hits: b.covered > 0 ? 1 : 0, branchOnly: true };
       hit.branches = { covered: b.covered, total: b.total };
       byLine.set(n, hit);
     }

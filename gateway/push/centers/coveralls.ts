@@ -44,7 +44,8 @@ function sourceFiles(map: CoverageMapData, stripPrefix: string | undefined, sour
     if (text === undefined) throw errors.badData(`${where} needs the source of ${f.source} (Coveralls requires its MD5): add its directory to the job's sources:`);
     const lineCount = text.split(/\r?\n/).length;
     const coverage: Array<number | null> = new Array(lineCount).fill(null);
-    for (const [line, hit] of f.lines) if (line <= lineCount) coverage[line - 1] = hit.hits;
+    // A line only a branch starts on has no statement count: null (not relevant), as lcov has no DA for it.
+    for (const [line, hit] of f.lines) if (line <= lineCount && !hit.branchOnly) coverage[line - 1] = hit.hits;
     // branches: per istanbul branch (block) and path (branch): [line, block, branch, hits].
     const branches: number[] = [];
     for (const [id, b] of Object.entries(data?.branchMap ?? {})) {

@@ -164,4 +164,16 @@ describe('push kind codecov (real gateway, real outbox, fake Codecov from codeco
     const puts = cc.log.filter((r) => r.method === 'PUT');
     expect(new Set(puts.map((r) => r.url.pathname)).size).to.equal(1);
   });
+
+  it('takes commit and branch from the exporters\' envelope build fields when the session labels have none', async () => {
+    const cc = await codecov();
+    const a = await exporter({ envelope: true, commit: SHA, branch: 'release/2026.11' });
+    const g = await gateway(`scrape_configs:${job([a.address])}${codecovCfg(cc.url)}`);
+    await g.api.post('/test-started', { session: 'env', labels: { test_type: 'MT' } });
+    await a.hit('/classify?n=1');
+    const fin = await g.api.post('/test-finished', { session: 'env', wait: true });
+    expect(fin.data.push.status).to.equal('delivered');
+    expect([...cc.commits.entries()]).to.deep.equal([[SHA, { branch: 'release/2026.11' }]]);
+    expect(cc.uploads.map((u) => [u.commit, u.flags])).to.deep.equal([[SHA, ['MT']]]);
+  });
 });

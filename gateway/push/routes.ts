@@ -10,6 +10,13 @@ export interface PushRoutesDeps {
 }
 
 const STATES = ['pending', 'delivered', 'failed'];
+/** What a non-http kind sends (its record's `format` is only the http setting, unused by it). */
+const KIND_FORMAT: Record<string, string> = {
+  codecov: 'codecov-json',
+  coveralls: 'coveralls-json',
+  sonarqube: 'sonarqube-generic-xml',
+  canyon: 'istanbul',
+};
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
 /** A record as the API shows it: no body, times in RFC 3339 (null when not set), lastError "" when none. */
@@ -19,7 +26,7 @@ export function pushView(r: PushRecord) {
     session: r.session,
     upstream: r.upstream,
     kind: r.kind ?? 'http',
-    format: r.format,
+    format: KIND_FORMAT[r.kind ?? 'http'] ?? r.format,
     status: r.status,
     attempts: r.attempts,
     lastError: r.lastError ?? '',

@@ -63,7 +63,7 @@ describe('push kind codecov (real gateway, real outbox, fake Codecov from codeco
     for (const [line, l] of Object.entries(expected)) want[line] = l.branches ? `${l.branches.covered}/${l.branches.total}` : l.hits!;
     expect(uploaded).to.deep.equal(want);
     const push = (await g.api.get('/api/v1/pushes?session=at-1')).data.data.pushes[0];
-    expect(push).to.include({ kind: 'codecov', status: 'delivered', lastStatus: 200 });
+    expect(push).to.include({ kind: 'codecov', format: 'codecov-json', status: 'delivered', lastStatus: 200 });
     expect(push.answer).to.deep.include({ url: `${cc.url}/github/acme/platform/orders/commit/${SHA}`, commit: SHA, flags: 'AT', upload: up.id });
     // every API call carried the token and the encoded slug; the storage PUT did not carry the token
     for (const r of cc.log) {

@@ -68,6 +68,7 @@ describe('push kind sonarqube (real gateway and outbox: generic coverage file an
     expect(coveredIn(atOnly).filter((l) => !coveredIn(utOnly).includes(l))).to.not.be.empty;
 
     const pushes = (await g.api.get('/api/v1/pushes')).data.data.pushes;
+    expect(pushes.map((p: { attempts: number }) => p.attempts)).to.deep.equal([1, 1]); // no retry spent waiting for the session to be stored
     expect(pushes.map((p: { answer: unknown }) => p.answer)).to.deep.equal([
       { 'report.orders': '/api/v1/sonarqube/orders/2026.11.xml', 'file.orders': file },
       { 'report.orders': '/api/v1/sonarqube/orders/2026.11.xml', 'file.orders': file },

@@ -1,11 +1,16 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { errors } from '../../errors.ts';
 import { coverageLines } from '../../formats/encode/lines.ts';
 import { encodeSonarGenericCoverage } from '../../formats/encode/sonarqube.ts';
 import { pushErrors } from '../errors.ts';
 import type { CoverageMapData } from '../../model/index.ts';
 import type { Center } from './types.ts';
+
+/** How long a first attempt waits for its session to be stored (50 × 20 ms), before it counts as a retry. */
+const STORED_WAIT_STEPS = 50;
+const STORED_WAIT_STEP_MS = 20;
 
 /** The session label that names the release a SonarQube analysis covers. */
 export const RELEASE_LABEL = 'release';
@@ -49,9 +54,19 @@ export const sonarqubeCenter: Center = {
     const coverage = ctx.ports.releaseCoverage;
     if (!coverage) throw pushErrors.rejected('kind sonarqube is not wired to the session store in this process', { status: 0 });
     const answer: Record<string, string> = {};
+    const session = ctx.request.meta!.session as string;
     for (const service of services) {
-      const map = coverage(service, release, ctx.request.meta!.session as string);
-      // The session is written right after its push is queued: a first attempt may run before it is visible.
+      // The session is written right after its push is queued, so a first attempt usually runs a few
+      // milliseconds before it is visible: wait a moment for it rather than spend a retry (≥ 1 s) on it.
+      let map = coverage(service, release, session);
+      for (let i = 0; !map && i < STORED_WAIT_STEPS; i++) {
+        try {
+          await delay(STORED_WAIT_STEP_MS, undefined, { signal: ctx.signal });
+        } catch (err) {
+          throw pushErrors.aborted(err);
+        }
+        map = coverage(service, release, session);
+      }
       if (!map) throw pushErrors.unavailable(`session not stored yet (release ${release}, service ${service})`);
       const xml = sonarReport(map, ctx.upstream.strip_prefix);
       answer[`report.${service}`] = sonarReportPath(service, release);

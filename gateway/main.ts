@@ -30,7 +30,8 @@ import { pushIngestRoutes } from './ingest/routes.ts';
 import { matchesSelector, type PathMap, type Selector } from './model/index.ts';
 import { createReports } from './report/index.ts';
 import { createHistory, statusPageRoutes, type HistoryPoint } from './status/index.ts';
-import { createPushOutbox, pushRoutes, type PushRecord } from './push/index.ts';
+import { findSource } from './report/index.ts';
+import { createPushOutbox, pushRoutes, sonarqubeRoutes, type PushRecord } from './push/index.ts';
 import { createAllowlist, createGuardedHttp, createRegistry, registryRoutes, REGISTRATION_ID_LABEL, type Allowlist, type Lease } from './registry/index.ts';
 
 import { VERSION } from './version.ts';
@@ -118,9 +119,23 @@ export function createGateway(opts: GatewayOptions): Gateway {
     });
     const http = axios.create({ headers: { 'User-Agent': `covgate/${VERSION}` } });
     let metricsRef: ReturnType<typeof createMetrics> | undefined;
+    // Bound once the session stage exists (it is created after the outbox, which it pushes to).
+    let sessionsRef: ReturnType<typeof createSessions> | undefined;
+    /** Merged coverage of a release on a service, once `session` is stored as finished (kind sonarqube). */
+    const releaseCoverage = (service: string, release: string, session?: string) => {
+      if (!sessionsRef) return undefined;
+      if (session !== undefined && !sessionsRef.list({ session: [session], state: ['finished'] }).length) return undefined;
+      const merged = query.coverage({ release: [release], service: [service] });
+      return Object.keys(merged.map).length > 0 ? merged.map : undefined;
+    };
     const outbox = createPushOutbox({
       kv: store.sublevel<PushRecord>('outbox'),
       http,
+      ports: {
+        releaseCoverage,
+        // Coveralls needs each file's MD5: read like the HTML reports do, only under the jobs' sources: roots.
+        sourceOf: (path, data) => findSource(path, data, cfg().scrape_configs.flatMap((c) => c.sources)),
+      },
       clock,
       upstreams: () => cfg().push.upstreams,
       observer: { pushFinished: (upstream, result) => metricsRef?.pushFinished(upstream, result) },
@@ -262,6 +277,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       },
     });
     await sessions.open();
+    sessionsRef = sessions;
     query.setResolver((selector) => sessions.resolve(selector));
 
     // The `path_map`s of the jobs the selector names (all jobs when none), merged.
@@ -292,6 +308,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       sessionRoutes({ sessions }),
       registryRoutes({ registry, config: () => cfg().registration }),
       pushRoutes({ outbox }),
+      sonarqubeRoutes({ releaseCoverage: (service, release) => releaseCoverage(service, release), upstreams: () => cfg().push.upstreams }),
       reports.routes(),
       statusPageRoutes({
         version: VERSION,

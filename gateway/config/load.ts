@@ -29,6 +29,7 @@ import type {
   ServerConfig,
   StorageConfig,
   UpstreamConfig,
+  UpstreamKind,
 } from './types.ts';
 import { readYaml, type ConfigIssue, type ConfigPath } from './yaml-source.ts';
 
@@ -322,19 +323,59 @@ function finalizePush(raw: RawConfig['push'], ctx: Ctx): PushConfig {
   return { on_test_finished: raw?.on_test_finished ?? DEFAULTS.onTestFinished, upstreams };
 }
 
+/** Which optional upstream keys each kind reads; any other is an error (a key that silently does nothing is a typo). */
+const KIND_KEYS: Record<UpstreamKind, ReadonlyArray<keyof RawUpstreamConfig>> = {
+  http: ['url', 'format', 'secret', 'gzip'],
+  codecov: ['url', 'token', 'slug', 'git_service', 'report_code', 'flag_labels', 'strip_prefix'],
+  coveralls: ['url', 'token', 'flag_labels', 'parallel', 'service_name', 'strip_prefix'],
+  sonarqube: ['path', 'strip_prefix'],
+  canyon: ['url', 'token', 'slug', 'git_service', 'flag_labels', 'strip_prefix'],
+};
+const KIND_SPECIFIC: ReadonlyArray<keyof RawUpstreamConfig> = [
+  'url', 'format', 'secret', 'gzip', 'token', 'slug', 'git_service', 'report_code', 'flag_labels', 'parallel', 'service_name', 'path', 'strip_prefix',
+];
+/** Public endpoints of the hosted centers (codecov-cli CODECOV_INGEST_URL; Coveralls API reference). */
+const DEFAULT_URL: Partial<Record<UpstreamKind, string>> = { codecov: 'https://ingest.codecov.io', coveralls: 'https://coveralls.io' };
+
 function finalizeUpstream(raw: RawUpstreamConfig, path: ConfigPath, ctx: Ctx): UpstreamConfig {
+  const kind = raw.kind ?? 'http';
   const format = raw.format ?? DEFAULTS.upstreamFormat;
+  for (const key of KIND_SPECIFIC) {
+    if (raw[key] !== undefined && !KIND_KEYS[kind].includes(key)) {
+      const users = (Object.keys(KIND_KEYS) as UpstreamKind[]).filter((k) => KIND_KEYS[k].includes(key));
+      ctx.issues.push({ path: [...path, key], message: `not used by kind ${kind} (only by ${users.join(', ')})` });
+    }
+  }
+  const url = raw.url ?? DEFAULT_URL[kind] ?? '';
+  if (url === '' && kind !== 'sonarqube') ctx.issues.push({ path: [...path, 'url'], message: `required for kind ${kind}` });
+  if (kind === 'coveralls' && raw.token === undefined) ctx.issues.push({ path: [...path, 'token'], message: 'required for kind coveralls (the repo_token)' });
   const up: UpstreamConfig = {
     name: raw.name,
-    url: raw.url,
+    kind,
+    url,
     format,
     headers: { ...(raw.headers ?? {}) },
     timeout: raw.timeout ?? DEFAULTS.upstreamTimeout,
     max_attempts: raw.max_attempts ?? DEFAULTS.upstreamMaxAttempts,
     min_backoff: raw.min_backoff ?? DEFAULTS.upstreamMinBackoff,
     max_backoff: raw.max_backoff ?? DEFAULTS.upstreamMaxBackoff,
-    gzip: raw.gzip ?? defaultGzip(format),
+    gzip: kind === 'http' ? (raw.gzip ?? defaultGzip(format)) : false,
+    git_service: raw.git_service ?? 'github',
+    report_code: raw.report_code ?? 'default',
+    flag_labels: raw.flag_labels ?? ['test_type'],
+    parallel: raw.parallel ?? false,
+    service_name: raw.service_name ?? 'covgate',
+    ...(raw.secret !== undefined ? { secret: raw.secret } : {}),
+    ...(raw.token !== undefined ? { token: raw.token } : {}),
+    ...(raw.slug !== undefined ? { slug: raw.slug } : {}),
+    ...(raw.path !== undefined ? { path: raw.path } : {}),
+    ...(raw.strip_prefix !== undefined ? { strip_prefix: raw.strip_prefix } : {}),
   };
+  if (up.path !== undefined && !up.path.includes('{service}')) {
+    ctx.issues.push({ path: [...path, 'path'], message: 'must contain {service} (one report per service and release)' });
+  } else if (up.path !== undefined && !up.path.includes('{release}')) {
+    ctx.issues.push({ path: [...path, 'path'], message: 'must contain {release} (one report per service and release)' });
+  }
   if (up.min_backoff > up.max_backoff) {
     const key = raw.min_backoff !== undefined ? 'min_backoff' : 'max_backoff';
     ctx.issues.push({

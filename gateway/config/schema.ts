@@ -240,6 +240,12 @@ const diffConfig = z.strictObject({
 
 export const SCRAPE_FORMATS = ['auto', 'covgate', 'istanbul', 'v8', 'gocover', 'lcov', 'cobertura', 'coveralls', 'gocovdata'] as const;
 export const PUSH_FORMATS = ['istanbul', 'lcov', 'cobertura', 'covgate'] as const;
+export const UPSTREAM_KINDS = ['http', 'codecov', 'coveralls', 'sonarqube', 'canyon'] as const;
+/** codecov-cli's GitService values (codecov_cli/helpers/git.py) plus github-actions (helpers/upload_url_validation.py). */
+export const CODECOV_GIT_SERVICES = ['github', 'gitlab', 'bitbucket', 'github_enterprise', 'gitlab_enterprise', 'bitbucket_server', 'github-actions'] as const;
+/** codecov-cli's slug_with_subgroups_regex (codecov_cli/helpers/encoder.py): owner[/subgroup…]/repo. */
+export const CODECOV_SLUG_RE = /^[^/\s]+(?:\/[^/\s]+)+$/;
+const codecovSlug = scalar('owner/repo', (s) => (CODECOV_SLUG_RE.test(s) ? s : { error: `bad slug ${JSON.stringify(s)}: expected owner/repo or owner/subgroup/repo` }));
 
 const scrapeConfig = z.strictObject({
   job_name: nonEmpty,
@@ -262,8 +268,19 @@ const scrapeConfig = z.strictObject({
 
 const upstreamConfig = z.strictObject({
   name: nonEmpty,
-  url: httpUrl,
+  kind: enumOf(UPSTREAM_KINDS).optional(),
+  url: httpUrl.optional(),
   format: enumOf(PUSH_FORMATS).optional(),
+  secret: nonEmpty.optional(),
+  token: nonEmpty.optional(),
+  slug: codecovSlug.optional(),
+  git_service: enumOf(CODECOV_GIT_SERVICES).optional(),
+  report_code: nonEmpty.optional(),
+  flag_labels: z.array(labelName).optional(),
+  parallel: bool.optional(),
+  service_name: nonEmpty.optional(),
+  path: nonEmpty.optional(),
+  strip_prefix: nonEmpty.optional(),
   headers: keyedRecord(headerValue, HEADER_NAME_RE, 'header name').optional(),
   timeout: duration.optional(),
   max_attempts: int(0).optional(),

@@ -8,6 +8,8 @@ export type Labels = Record<string, string>;
 export type PayloadFormat = 'covgate' | 'istanbul' | 'v8' | 'gocover' | 'lcov' | 'cobertura' | 'coveralls' | 'gocovdata';
 export type ScrapeFormat = 'auto' | PayloadFormat;
 export type PushFormat = 'istanbul' | 'lcov' | 'cobertura' | 'covgate';
+/** The protocol of an upstream coverage center (gateway/push/centers/). */
+export type UpstreamKind = 'http' | 'codecov' | 'coveralls' | 'sonarqube' | 'canyon';
 export type RelabelAction = 'replace' | 'keep' | 'drop' | 'hashmod' | 'labelmap' | 'labeldrop' | 'labelkeep';
 
 export interface GlobalConfig {
@@ -116,8 +118,36 @@ export interface DiffConfig {
 
 export interface UpstreamConfig {
   name: string;
+  /** Protocol; default http (today's POST of one body). */
+  kind: UpstreamKind;
+  /**
+   * http: where to POST. codecov: the ingest base (default https://ingest.codecov.io,
+   * or a self-hosted Codecov). coveralls: the base (default https://coveralls.io, or
+   * Coveralls Enterprise). canyon: the Canyon server. sonarqube: unused ("").
+   */
   url: string;
+  /** Body format of kind http (the other kinds have their own). */
   format: PushFormat;
+  /** kind http: HMAC-SHA256 key; the body's signature goes in `X-Covgate-Signature: sha256=<hex>`. */
+  secret?: string;
+  /** codecov: upload token; coveralls: repo_token; canyon: bearer token. Read at send time, never stored in the outbox. */
+  token?: string;
+  /** codecov: `owner/repo` (subgroups allowed); canyon: the repoID; else the session label `slug`. */
+  slug?: string;
+  /** codecov: git service of the upload url (github, gitlab, bitbucket, github_enterprise, gitlab_enterprise, bitbucket_server); canyon: the provider. */
+  git_service: string;
+  /** codecov: report code (codecov-cli's --report-code). */
+  report_code: string;
+  /** codecov, coveralls, canyon: session labels whose values become the flags (codecov), flag_name (coveralls), reportID (canyon). */
+  flag_labels: string[];
+  /** coveralls: parallel build (closed by the webhook after a /test-finished with `done: true`). */
+  parallel: boolean;
+  /** coveralls: service_name. */
+  service_name: string;
+  /** sonarqube: file to write, `{service}` and `{release}` replaced; optional (the report is also served at /api/v1/sonarqube/<service>/<release>.xml). */
+  path?: string;
+  /** sonarqube, coveralls, codecov, canyon: prefix removed from coverage paths, so they become repository-relative. */
+  strip_prefix?: string;
   headers: Record<string, string>;
   timeout: number;
   /** 0 = retry forever with capped exponential backoff. */

@@ -2,8 +2,7 @@ import type { UpstreamConfig } from '../config/types.ts';
 import { describeError, errors, isCovgateError } from '../errors.ts';
 import { backoffDelay } from './backoff.ts';
 import { pushRecordId } from './record-id.ts';
-import { buildPushRequest } from './request.ts';
-import { sendPush } from './send.ts';
+import { centerOf } from './centers/index.ts';
 import type { PushAttemptResult, PushFilter, PushOutbox, PushOutboxOptions, PushRecord, PushRequest, PushTimers, SessionPushStatus } from './types.ts';
 
 /** lastError of the records of an upstream that left the config. */
@@ -182,25 +181,51 @@ export function createPushOutbox(opts: PushOutboxOptions): PushOutbox {
     let request: PushRequest | undefined;
     let error: unknown;
     let status: number | undefined;
+    let answer: Record<string, string> | undefined;
     try {
       request = (await kv.get(rec.id).catch((err) => {
         throw errors.unavailable(`could not read the push from the outbox: ${describeError(err)}`, { cause: err });
       }))?.request;
       if (!request) throw errors.internal('the request of this push is missing from the outbox');
-      status = await sendPush(http, up, rec.id, request, signal, () => clock.now());
+      const center = centerOf(rec.kind);
+      if (!center) throw errors.internal(`no center for kind ${rec.kind}`);
+      if ((rec.kind ?? 'http') !== up.kind) throw errors.badData(`the upstream's kind changed from ${rec.kind ?? 'http'} to ${up.kind} since this push was queued`);
+      const req = request;
+      const delivered = await center.deliver({
+        http,
+        upstream: up,
+        id: rec.id,
+        request: req,
+        progress: { ...(records.get(rec.id)?.progress ?? {}) },
+        checkpoint: async (progress) => {
+          const cur = { ...records.get(rec.id)!, progress };
+          records.set(rec.id, cur);
+          await save(cur, req);
+        },
+        signal,
+        now: () => clock.now(),
+        ports: opts.ports ?? {},
+      });
+      status = delivered.status;
+      answer = delivered.answer;
     } catch (err) {
       if (signal.aborted && stopped) return; // shutdown: not an attempt; the record is sent again after restart
       error = err;
     }
     const now = clock.now();
     const attempts = rec.attempts + 1;
-    const next: PushRecord = { ...rec, attempts, lastAttemptAt: now };
+    // From the newest record: a checkpoint during the attempt may have added progress.
+    const next: PushRecord = { ...(records.get(rec.id) ?? rec), attempts, lastAttemptAt: now };
     delete next.nextAttemptAt;
     let result: PushAttemptResult;
     if (error === undefined) {
       result = 'success';
-      Object.assign(next, { status: 'delivered', deliveredAt: now, lastStatus: status });
+      Object.assign(next, { status: 'delivered', deliveredAt: now });
+      if (status) next.lastStatus = status;
+      else delete next.lastStatus;
+      if (answer) next.answer = answer;
       delete next.lastError;
+      delete next.progress;
     } else {
       const e = isCovgateError(error) ? error : undefined;
       next.lastError = describeError(error);
@@ -230,7 +255,11 @@ export function createPushOutbox(opts: PushOutboxOptions): PushOutbox {
     // the pending status are always on disk, so nothing acknowledged is lost.
     const lastSaved = savedAt.get(rec.id);
     const unchanged =
-      next.status === 'pending' && rec.status === 'pending' && next.lastError === rec.lastError && next.lastStatus === rec.lastStatus;
+      next.status === 'pending' &&
+      rec.status === 'pending' &&
+      next.lastError === rec.lastError &&
+      next.lastStatus === rec.lastStatus &&
+      JSON.stringify(next.progress) === JSON.stringify(rec.progress);
     if (!(unchanged && lastSaved !== undefined && now - lastSaved < PERSIST_INTERVAL_MS)) {
       try {
         await save(next, next.status === 'delivered' ? undefined : request);
@@ -317,17 +346,26 @@ export function createPushOutbox(opts: PushOutboxOptions): PushOutbox {
         for (const up of opts.upstreams()) {
           const id = pushRecordId(job.sessionId, up.name);
           if (records.has(id) || created.some((r) => r.id === id)) continue;
-          created.push({
-            id,
-            session: job.sessionId,
-            upstream: up.name,
-            format: up.format,
-            seq: seq + created.length + 1,
-            status: 'pending',
-            attempts: 0,
-            createdAt: now,
-            nextAttemptAt: now,
-            request: buildPushRequest(job, up, now),
+          const center = centerOf(up.kind);
+          if (!center) throw errors.badData(`upstream ${JSON.stringify(up.name)}: kind ${up.kind} is not supported by this build`);
+          // Throws errors.badData when the session lacks what the center requires: nothing is written then.
+          const prepared = center.prepare(job, up, now, opts.ports ?? {});
+          const requests = Array.isArray(prepared) ? prepared : [prepared];
+          requests.forEach((request, i) => {
+            created.push({
+              // The first record keeps the id it always had; a center's further steps get their own.
+              id: i === 0 ? id : pushRecordId(job.sessionId, `${up.name}\u0001${i}`),
+              session: job.sessionId,
+              upstream: up.name,
+              kind: up.kind,
+              format: up.format,
+              seq: seq + created.length + 1,
+              status: 'pending',
+              attempts: 0,
+              createdAt: now,
+              nextAttemptAt: now,
+              request,
+            });
           });
         }
         if (created.length > 0) {

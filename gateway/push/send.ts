@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { AxiosInstance } from 'axios';
 import type { UpstreamConfig } from '../config/types.ts';
@@ -38,30 +39,42 @@ function requestHeaders(request: PushRequest, upstream: UpstreamConfig, id: stri
   return Object.fromEntries([...out.values()]);
 }
 
+/** One HTTP exchange of a push (a center may need several). */
+export interface Exchange {
+  method: 'POST' | 'PUT';
+  url: string;
+  headers: Record<string, string>;
+  body: Buffer;
+  /** Names the step in errors ("create commit: upstream answered HTTP 404 …"). */
+  step?: string;
+}
+
 /**
- * Sends one push attempt and classifies the answer. Resolves with the HTTP
- * status on 2xx. Otherwise throws: pushErrors.rejected (not retryable) for
- * 3xx/4xx other than 408/429; pushErrors.unavailable (retryable, with
- * `retryAfterMs` from `Retry-After`) for 408/429/5xx and network errors;
+ * Runs one exchange and classifies the answer: resolves with status, text and
+ * headers on 2xx; otherwise throws pushErrors.rejected (not retryable) for
+ * 3xx/4xx other than 408/429, pushErrors.unavailable (retryable, with
+ * `retryAfterMs` from `Retry-After`) for 408/429/5xx and network errors,
  * pushErrors.timeout when `upstream.timeout` passes first (the whole exchange,
- * not a socket idle time); pushErrors.aborted when `signal` aborts. Redirects
+ * not a socket idle time), pushErrors.aborted when `signal` aborts. Redirects
  * are not followed (a POST must not turn into a GET). Never blocks: the
  * request is asynchronous I/O and the body is already encoded.
  */
-export async function sendPush(
+export async function exchange(
   http: AxiosInstance,
   upstream: UpstreamConfig,
-  id: string,
-  request: PushRequest,
+  ex: Exchange,
   signal: AbortSignal,
   now: () => number,
-): Promise<number> {
+): Promise<{ status: number; text: string; headers: unknown }> {
   const timeout = upstream.timeout > 0 ? AbortSignal.timeout(upstream.timeout) : undefined;
-  const body = Buffer.from(request.body, request.bodyEncoding);
+  const prefix = ex.step ? `${ex.step}: ` : '';
   let res;
   try {
-    res = await http.post<string>(requestUrl(upstream.url, request.query), body, {
-      headers: requestHeaders(request, upstream, id),
+    res = await http.request<string>({
+      method: ex.method,
+      url: ex.url,
+      data: ex.body,
+      headers: ex.headers,
       signal: timeout ? AbortSignal.any([signal, timeout]) : signal,
       responseType: 'text',
       transformResponse: [(d: unknown) => d],
@@ -74,17 +87,47 @@ export async function sendPush(
     if (signal.aborted) throw pushErrors.aborted(err);
     const e = err as { code?: string; message?: string };
     if (timeout?.aborted || e.code === 'ECONNABORTED' || e.code === 'ETIMEDOUT') {
-      throw pushErrors.timeout(`no answer within ${upstream.timeout / 1000}s (timeout)`, err);
+      throw pushErrors.timeout(`${prefix}no answer within ${upstream.timeout / 1000}s (timeout)`, err);
     }
-    throw pushErrors.unavailable(`${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`, {}, err);
+    throw pushErrors.unavailable(`${prefix}${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`, {}, err);
   }
   const status = res.status;
-  if (status >= 200 && status < 300) return status;
-  const text = snippet(res.data);
-  const message = `upstream answered HTTP ${status}${STATUS_CODES[status] ? ` ${STATUS_CODES[status]}` : ''}${text ? `: ${text}` : ''}`;
+  const text = typeof res.data === 'string' ? res.data : res.data == null ? '' : String(res.data);
+  if (status >= 200 && status < 300) return { status, text, headers: res.headers };
+  const shown = snippet(res.data);
+  const message = `${prefix}upstream answered HTTP ${status}${STATUS_CODES[status] ? ` ${STATUS_CODES[status]}` : ''}${shown ? `: ${shown}` : ''}`;
   if (RETRYABLE_STATUS(status)) {
     const retryAfterMs = parseRetryAfter(headerValue(res.headers, 'retry-after'), now());
     throw pushErrors.unavailable(message, retryAfterMs === undefined ? { status } : { status, retryAfterMs });
   }
   throw pushErrors.rejected(status >= 300 && status < 400 ? `${message} (redirects are not followed: configure the final url)` : message, { status });
+}
+
+/**
+ * Sends one push attempt of kind http: POST of the stored body to the
+ * upstream's url (classified as `exchange` does); with a `secret`, the
+ * bytes as sent are signed (`X-Covgate-Signature: sha256=<hex>`, HMAC-SHA256,
+ * as GitHub signs webhooks with X-Hub-Signature-256). Resolves with the HTTP status.
+ */
+export async function sendPush(
+  http: AxiosInstance,
+  upstream: UpstreamConfig,
+  id: string,
+  request: PushRequest,
+  signal: AbortSignal,
+  now: () => number,
+): Promise<number> {
+  const body = Buffer.from(request.body, request.bodyEncoding);
+  const headers = requestHeaders(request, upstream, id);
+  if (upstream.secret !== undefined) headers[SIGNATURE_HEADER] = signBody(upstream.secret, body);
+  const res = await exchange(http, upstream, { method: 'POST', url: requestUrl(upstream.url, request.query), headers, body }, signal, now);
+  return res.status;
+}
+
+/** The signature header of kind http with a `secret`. */
+export const SIGNATURE_HEADER = 'X-Covgate-Signature';
+
+/** `sha256=<hex HMAC-SHA256 of body keyed by secret>`: verify with a constant-time compare of the same computation. */
+export function signBody(secret: string, body: Buffer): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }

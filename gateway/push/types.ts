@@ -1,4 +1,4 @@
-import type { PushFormat, UpstreamConfig } from '../config/types.ts';
+import type { PushFormat, UpstreamConfig, UpstreamKind } from '../config/types.ts';
 import type { CoverageMapData, Summary } from '../model/index.ts';
 import type { Clock } from '../clock/index.ts';
 import type { KeyValue } from '../store/types.ts';
@@ -12,6 +12,10 @@ export interface PushJob {
   sessionId: string;
   labels: Record<string, string>;
   build?: Record<string, string>;
+  /** The `service` of every target the session measured (sonarqube writes one report per service). */
+  services?: string[];
+  /** The last session of its build (`/test-finished` with `done: true`): close the center's parallel build after it (coveralls). */
+  done?: boolean;
   summary: Summary;
   coverage: CoverageMapData;
 }
@@ -34,6 +38,8 @@ export interface PushRequest {
   query: Array<[string, string]>;
   /** `X-Covgate-*` headers. */
   headers: Record<string, string>;
+  /** What a center's protocol needs besides the body (commit, branch, flags, …), fixed at enqueue like the body. */
+  meta?: Record<string, unknown>;
 }
 
 /** One push of one session to one upstream, as the outbox keeps it (key = id). */
@@ -42,6 +48,8 @@ export interface PushRecord {
   id: string;
   session: string;
   upstream: string;
+  /** The upstream's kind when enqueued (records before kinds existed: http). */
+  kind?: UpstreamKind;
   format: PushFormat;
   /** Enqueue order; records of one upstream are delivered in this order. */
   seq: number;
@@ -57,6 +65,14 @@ export interface PushRecord {
   lastError?: string;
   /** HTTP status of the last answer, when there was one. */
   lastStatus?: number;
+  /** What the center answered on delivery (e.g. Codecov's report url), shown by GET /api/v1/pushes. */
+  answer?: Record<string, string>;
+  /**
+   * Steps of a multi-step protocol already done (e.g. Codecov's storage url
+   * once the upload exists), written before the next step, so a retry or a
+   * restart continues instead of creating a second upload.
+   */
+  progress?: Record<string, string>;
   /** Present while pending (and kept for failed records); dropped once delivered. */
   request?: PushRequest;
 }
@@ -87,9 +103,27 @@ export interface PushTimers {
   clearTimeout(handle: unknown): void;
 }
 
+/** What a center's delivery needs from the rest of the gateway besides HTTP (see ./centers/). */
+export interface CenterPorts {
+  /**
+   * sonarqube: the merged coverage of every finished session labelled
+   * `release` on the targets of `service`; undefined while the session
+   * `session` is not stored as finished yet.
+   */
+  releaseCoverage?(service: string, release: string, session: string): CoverageMapData | undefined;
+  /**
+   * coveralls: the text of a covered source file (read like the HTML
+   * reports do: carried in the data, or under the jobs' `sources:` roots);
+   * undefined when it is not available.
+   */
+  sourceOf?(path: string, data: unknown): string | undefined;
+}
+
 export interface PushOutboxOptions {
   kv: KeyValue<PushRecord>;
   http: AxiosInstance;
+  /** Ports the centers need (sonarqube); without them those kinds fail their pushes. */
+  ports?: CenterPorts;
   clock: Clock;
   /** Defaults to real timers, unref'd. */
   timers?: PushTimers;

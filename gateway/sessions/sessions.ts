@@ -15,7 +15,15 @@ export type ScrapeNow = (selector: Selector) => Promise<unknown>;
 
 /** What it needs from the push stage. */
 export interface PushPort {
-  enqueue(job: { sessionId: string; labels: Labels; build?: Record<string, string>; summary: Summary; coverage: CoverageMapData }): Promise<unknown>;
+  enqueue(job: {
+    sessionId: string;
+    labels: Labels;
+    build?: Record<string, string>;
+    services?: string[];
+    done?: boolean;
+    summary: Summary;
+    coverage: CoverageMapData;
+  }): Promise<unknown>;
   statusOf(sessionId: string): PushStatus;
   waitFor(sessionId: string, timeoutMs?: number): Promise<unknown>;
 }
@@ -39,6 +47,8 @@ export interface StartRequest {
 
 export interface FinishRequest extends StartRequest {
   wait?: boolean;
+  /** The last session of its build: centers with parallel builds (coveralls) close the build after this push. */
+  done?: boolean;
 }
 
 export interface FinishResult {
@@ -84,9 +94,12 @@ export function createSessions(opts: SessionsOptions) {
     const prev = locks.get(id) ?? Promise.resolve();
     const run = prev.catch(() => undefined).then(fn);
     locks.set(id, run);
-    void run.finally(() => {
-      if (locks.get(id) === run) locks.delete(id);
-    });
+    // The caller gets run's rejection; this chain must not become an unhandled one (it would end the process).
+    run
+      .finally(() => {
+        if (locks.get(id) === run) locks.delete(id);
+      })
+      .catch(() => undefined);
     return run;
   }
 
@@ -224,7 +237,7 @@ export function createSessions(opts: SessionsOptions) {
         // Enqueue first (idempotent per session): a crash before the record below
         // is written only means the next /test-finished recomputes and enqueues nothing new.
         if (opts.push && opts.pushOnFinish()) {
-          await opts.push.enqueue({ sessionId: sid, labels: record.labels, build, summary, coverage: map });
+          await opts.push.enqueue({ sessionId: sid, labels: record.labels, build, services: [...byService.keys()], ...(req.done === true ? { done: true } : {}), summary, coverage: map });
         }
         const finished: SessionRecord = {
           ...record,

@@ -34,7 +34,7 @@ async function configError(fn: () => unknown): Promise<{ message: string; detail
 }
 
 describe('loadConfigFile: good fixtures', () => {
-  const env = { CENTER_TOKEN: 'tok-123' };
+  const env = { CENTER_TOKEN: 'tok-123', HOOK_SECRET: 'hook-secret', CODECOV_TOKEN: 'cc-token' };
   const table: Record<string, (c: GatewayConfig) => void> = {
     'minimal-empty.good.yml': (c) => {
       expect(c.global).to.deep.equal({ scrape_interval: 15 * S, scrape_timeout: 10 * S, external_labels: {}, scrape_concurrency: 16 });
@@ -79,6 +79,7 @@ describe('loadConfigFile: good fixtures', () => {
       expect(c.push.upstreams).to.deep.equal([
         {
           name: 'center',
+          kind: 'http',
           url: 'https://coverage-center.example/api/coverage',
           format: 'istanbul',
           headers: { Authorization: 'Bearer tok-123' },
@@ -87,9 +88,22 @@ describe('loadConfigFile: good fixtures', () => {
           min_backoff: 1 * S,
           max_backoff: 5 * M,
           gzip: true,
+          git_service: 'github',
+          report_code: 'default',
+          flag_labels: ['test_type'],
+          parallel: false,
+          service_name: 'covgate',
         },
       ]);
       expect(c.metrics.per_file).to.equal(false);
+    },
+
+    'upstream-kinds.good.yml': (c) => {
+      const [hook, codecov, sonar] = c.push.upstreams;
+      expect(hook).to.include({ kind: 'http', secret: 'hook-secret', url: 'https://center.example/hook' });
+      expect(codecov).to.include({ kind: 'codecov', url: 'https://ingest.codecov.io', token: 'cc-token', slug: 'acme/platform/orders', git_service: 'github', report_code: 'default', gzip: false });
+      expect(codecov!.flag_labels).to.deep.equal(['test_type', 'suite']);
+      expect(sonar).to.include({ kind: 'sonarqube', url: '', path: '/srv/sonar/{service}/{release}.xml', strip_prefix: '/srv/app/' });
     },
 
     'relabel.good.yml': (c) => {
@@ -194,6 +208,17 @@ describe('loadConfigFile: bad fixtures', () => {
     'yaml-syntax.bad.yml': [[7, 'YAML syntax error: Flow sequence in block collection must be sufficiently indented and end with a ]']],
     'duplicate-yaml-key.bad.yml': [[3, 'YAML syntax error: duplicate key "scrape_interval"']],
     'wrong-type-list.bad.yml': [[5, 'scrape_configs[0].static_configs[0].targets: expected a list, got "localhost:8081"']],
+    'upstream-kinds.bad.yml': [
+      [5, 'push.upstreams[0].slug: bad slug "no-slash": expected owner/repo or owner/subgroup/repo'],
+      [7, 'push.upstreams[1].kind: must be one of http, codecov, coveralls, sonarqube, canyon (got "jenkins")'],
+      [10, 'push.upstreams[2].git_service: must be one of github, gitlab, bitbucket'],
+    ],
+    'upstream-kind-keys.bad.yml': [
+      [3, 'push.upstreams[0].url: required for kind http'],
+      [7, 'push.upstreams[1].secret: not used by kind sonarqube (only by http)'],
+      [8, 'push.upstreams[1].path: must contain {release}'],
+      [9, 'push.upstreams[2].token: required for kind coveralls (the repo_token)'],
+    ],
     'bad-upstream-url.bad.yml': [[5, 'push.upstreams[0].url: bad URL "ftp://center.example/upload": scheme must be http or https']],
     'duplicate-upstream.bad.yml': [[5, 'push.upstreams[1].name: duplicate upstream name "center" (first defined at line 3)']],
     'bad-format.bad.yml': [[4, 'scrape_configs[0].format: must be one of auto, covgate, istanbul, v8, gocover, lcov, cobertura, coveralls, gocovdata (got "jacoco")']],

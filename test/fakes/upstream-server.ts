@@ -8,6 +8,8 @@ export interface ReceivedPush {
   headers: IncomingHttpHeaders;
   /** Body after gunzip. */
   body: string;
+  /** Body bytes as sent (what a signature covers). */
+  raw: Buffer;
   /** Status this server answered. */
   status: number;
 }
@@ -34,7 +36,7 @@ export async function startUpstream(): Promise<{
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
       const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw).toString('utf8') : raw.toString('utf8');
-      const r: ReceivedPush = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, status };
+      const r: ReceivedPush = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, raw, status };
       received.push(r);
       res.writeHead(status, { 'content-type': 'application/json' }).end('{"ok":true}');
       if (status >= 200 && status < 300) for (const w of waiters.splice(0)) w(r);

@@ -18,6 +18,9 @@ export interface ExporterOptions {
   port?: number;
   /** Answer If-None-Match with 304 when nothing changed. */
   etag?: boolean;
+  /** The envelope's build.commit (default abc123) and build.branch. */
+  commit?: string;
+  branch?: string;
 }
 
 export interface ExporterProcess {
@@ -47,6 +50,8 @@ export async function startIstanbulExporter(opts: ExporterOptions = {}): Promise
   if (opts.instance) args.push('--instance', opts.instance);
   if (opts.port) args.push('--port', String(opts.port));
   if (opts.etag) args.push('--etag');
+  if (opts.commit) args.push('--commit', opts.commit);
+  if (opts.branch) args.push('--branch', opts.branch);
   const p = spawnProcess(process.execPath, args);
   const m = await p.waitForLine(/^LISTENING (\d+) (\S+)/);
   const address = `127.0.0.1:${m[1]}`;

@@ -49,6 +49,7 @@ export class FakeTimers implements PushTimers {
 export function upstream(over: Partial<UpstreamConfig> = {}): UpstreamConfig {
   return {
     name: 'center',
+    kind: 'http',
     url: `${UPSTREAM}/api/coverage`,
     format: 'istanbul',
     headers: {},
@@ -57,6 +58,11 @@ export function upstream(over: Partial<UpstreamConfig> = {}): UpstreamConfig {
     min_backoff: 1_000,
     max_backoff: 300_000,
     gzip: false,
+    git_service: 'github',
+    report_code: 'default',
+    flag_labels: ['test_type'],
+    parallel: false,
+    service_name: 'covgate',
     ...over,
   };
 }

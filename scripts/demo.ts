@@ -103,7 +103,8 @@ async function main(): Promise<void> {
         }
         const session = String(req.headers['x-covgate-session'] ?? '') || undefined;
         received.push({ session, files });
-        say(`  center: received a push (${files} files${session ? `, session ${session}` : ''}, ${req.headers['x-covgate-summary'] ?? 'no summary'})`);
+        const signed = req.headers['x-covgate-signature'] ? 'signed' : 'unsigned';
+        say(`  center: received a ${signed} push (${files} files${session ? `, session ${session}` : ''}, ${req.headers['x-covgate-summary'] ?? 'no summary'})`);
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
       });
     }),
@@ -119,7 +120,7 @@ scrape_configs: []
 push:
   on_test_finished: true
   upstreams:
-    - { name: demo-center, url: ${center}/coverage, format: istanbul, timeout: 10s, max_attempts: 3 }
+    - { name: demo-center, kind: http, url: ${center}/coverage, format: istanbul, secret: demo-secret, timeout: 10s, max_attempts: 3 }
 `,
   );
   const [, gateway] = await start('gateway', process.execPath, [join(ROOT, 'bin', 'covgate.js'), '--config', config, '--listen', '127.0.0.1:0', '--storage.path', join(dir, 'data')], /"url":"(http:\/\/[^"]+)".*covgate listening/, {

@@ -14,7 +14,7 @@ describe('npm run demo', function () {
     expect(r.status, `${r.stdout}\n${r.stderr}`).to.equal(0);
     expect(r.stdout).to.match(/browser page +http:\/\/127\.0\.0\.1:\d+\/index\.html \(headless Chromium/);
     expect(r.stdout.match(/push delivered/g) ?? []).to.have.length(2);
-    expect(r.stdout.match(/center: received a push \(4 files/g) ?? []).to.have.length(2);
+    expect(r.stdout.match(/center: received a signed push \(4 files/g) ?? []).to.have.length(2);
     expect(r.stdout).to.match(/status page +http:\/\/127\.0\.0\.1:\d+\//);
   });
 });

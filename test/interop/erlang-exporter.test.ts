@@ -13,7 +13,7 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -412,6 +412,16 @@ describe('interop: the OTP exporter (covgate_exporter) against cover:analyse', f
     run('erlc', ['-o', out, join(EXPORTER, 'test', 'covgate_exporter_tests.erl'), ...['covgate_exporter', 'covgate_exporter_json'].map((m) => join(EXPORTER, 'src', `${m}.erl`))]);
     const text = run('erl', ['-noshell', '-pa', out, '-eval', 'R = eunit:test(covgate_exporter_tests, [verbose]), halt(case R of ok -> 0; _ -> 1 end).']);
     expect(text).to.match(/All \d+ tests passed/);
+  });
+
+  it('builds and passes its EUnit tests with rebar3, as a rebar3 project uses it', function () {
+    requireTools(this, ['rebar3'], 'rebar3');
+    const copy = join(dir, 'rebar3-project');
+    cpSync(EXPORTER, copy, { recursive: true, filter: (src) => !src.includes('_build') && !src.includes('/deps') });
+    const out = run('rebar3', ['eunit'], { cwd: copy, env: { NO_COLOR: '1', TERM: 'dumb' } });
+    expect(out).to.match(/Compiling covgate_exporter/);
+    expect(out).to.match(/\d+ tests, 0 failures/);
+    expect(existsSync(join(copy, '_build', 'test', 'lib', 'covgate_exporter', 'ebin', 'covgate_exporter.app'))).to.equal(true);
   });
 
   it('one exporter serves an OTP cluster: calls on a second node are counted, across that node\'s restart', async () => {

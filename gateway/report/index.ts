@@ -23,7 +23,7 @@ import type { Router } from '@koa/router';
 import { errors } from '../errors.ts';
 import { createRenderer, type Renderer } from './renderer.ts';
 import { safeReportPath } from './sources.ts';
-import { applyPathMap, expandGoStatements, parseSelector, selectorToString, type PathMap, type Selector } from '../model/index.ts';
+import { applyPathMap, mapPath, expandGoStatements, parseSelector, selectorToString, type PathMap, type Selector } from '../model/index.ts';
 import type { CoverageQuery } from '../merge/index.ts';
 
 const TYPES: Record<string, string> = {
@@ -85,9 +85,10 @@ export function removeStaleReportDirs(base = tmpdir()): void {
 const escHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** The strip on top of every report page: back to the status page, and what is shown. */
-function bannerOf(selector: Selector): string {
+function bannerOf(selector: Selector, caption?: string): string {
   const shown = selectorToString(selector) || 'everything (all targets)';
-  return `<div style="font:13px system-ui,sans-serif;background:#24292f;color:#fff;padding:6px 16px"><a href="/" style="color:#fff;font-weight:600">&larr; covgate status</a> &middot; selection: <code>${escHtml(shown)}</code></div>`;
+  const extra = caption ? ` &middot; <span style="background:#ffd33d;color:#000;padding:0 4px">${escHtml(caption)}</span>` : '';
+  return `<div style="font:13px system-ui,sans-serif;background:#24292f;color:#fff;padding:6px 16px"><a href="/" style="color:#fff;font-weight:600">&larr; covgate status</a> &middot; selection: <code>${escHtml(shown)}</code>${extra}</div>`;
 }
 
 /** Bytes of the files under `dir`. */
@@ -110,6 +111,8 @@ export function createReports(deps: ReportDeps) {
   const root = mkdtempSync(join(tmpdir(), `${PREFIX}${process.pid}-`));
   const renderer = deps.renderer ?? createRenderer({ timeoutMs: deps.renderTimeoutMs });
   const selectors = new Map<string, Selector>();
+  /** Reports opened with changed lines to highlight (diff coverage): key → coverage path → lines, and a caption. */
+  const extras = new Map<string, { highlight: Record<string, number[]>; caption: string }>();
   // Insertion order is recency: a hit moves its entry to the end.
   const rendered = new Map<string, Rendered>();
   const inFlight = new Map<string, { version: string; done: Promise<string> }>();
@@ -120,7 +123,24 @@ export function createReports(deps: ReportDeps) {
   function keyOf(selector: Selector): string {
     const key = createHash('sha256').update(selectorToString(selector)).digest('base64url').slice(0, 16);
     selectors.set(key, selector);
-    if (selectors.size > maxReports * 4) selectors.delete(selectors.keys().next().value!);
+    if (selectors.size > maxReports * 4) {
+      const oldest = selectors.keys().next().value!;
+      selectors.delete(oldest);
+      extras.delete(oldest);
+    }
+    return key;
+  }
+
+  /** A report key for a selector with lines to highlight (diff coverage): served at /reports/<key>/index.html. */
+  function openHighlighted(selector: Selector, highlight: Record<string, number[]>, caption: string): string {
+    const key = createHash('sha256').update(selectorToString(selector)).update('\0').update(JSON.stringify(highlight)).update(caption).digest('base64url').slice(0, 16);
+    selectors.set(key, selector);
+    extras.set(key, { highlight, caption });
+    if (selectors.size > maxReports * 4) {
+      const oldest = selectors.keys().next().value!;
+      selectors.delete(oldest);
+      extras.delete(oldest);
+    }
     return key;
   }
 
@@ -152,10 +172,21 @@ export function createReports(deps: ReportDeps) {
       originals[safe] = path;
       safeMap[safe] = { ...(data as object), path: safe };
     }
+    // changed lines (diff coverage) by the page they land on
+    const extra = extras.get(key);
+    let highlight: Record<string, number[]> | undefined;
+    if (extra) {
+      highlight = {};
+      const safeOf = new Map(Object.entries(originals).map(([safe, original]) => [original, safe]));
+      for (const [path, lines] of Object.entries(extra.highlight)) {
+        const safe = safeOf.get(pathMap ? mapPath(path, pathMap) : path);
+        if (safe !== undefined) highlight[safe] = lines;
+      }
+    }
     mkdirSync(dir, { recursive: true });
     try {
       // Go files: statements weighted by numStmts, as every other covgate summary (model/summary.ts).
-      await renderer.render({ dir, map: expandGoStatements(safeMap as never) as never, originals: { ...originals }, roots, banner: bannerOf(selector) });
+      await renderer.render({ dir, map: expandGoStatements(safeMap as never) as never, originals: { ...originals }, roots, banner: bannerOf(selector, extra?.caption), highlight });
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;
@@ -192,6 +223,7 @@ export function createReports(deps: ReportDeps) {
   }
 
   return {
+    openHighlighted,
     routes() {
       return (router: Router) => {
         router.get('/reports/', (ctx) => {

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
+import { dirname } from 'node:path';
 import { useProcesses } from '../helpers/processes.ts';
+import { SAMPLE_APP } from '../helpers/exporter-process.ts';
 
 // Lines of test/fixtures/sample-service/app.cjs, by what runs them (see sessions.test.ts).
 const HANDLE = [21];
@@ -76,5 +78,29 @@ describe('status page (real gateway and exporter)', function () {
     const report = (await g.api.get(loc)).data as string;
     expect(report).to.include('<a href="/" style="color:#fff;font-weight:600">&larr; covgate status</a>');
     expect(report).to.include('selection: <code>release=2026.11&#38;test_type=MT</code>');
+  });
+
+  it('diff coverage as a report: the Istanbul report of the selection with the changed lines highlighted', async () => {
+    const a = await exporter();
+    const g = await gateway(`scrape_configs:
+  - job_name: shop
+    scrape_interval: 1h
+    sources: [${JSON.stringify(dirname(SAMPLE_APP))}]
+    static_configs:
+      - targets: [${a.address}]
+`);
+    await a.hit('/add?a=1&b=2');
+    await g.api.post('/api/v1/scrape', {});
+    const patch = ['--- a/app.cjs', '+++ b/app.cjs', '@@ -4,0 +4,1 @@', '+changed', '@@ -9,0 +9,1 @@', '+changed', ''].join('\n');
+    const res = await g.api.post('/api/v1/diff-coverage?job=shop&format=report', patch, { maxRedirects: 0, headers: { 'content-type': 'text/x-diff' } });
+    expect(res.status, JSON.stringify(res.data)).to.equal(302);
+    const location = res.headers.location as string;
+    expect(location).to.match(/^\/reports\/[\w-]+\/index\.html$/);
+    const page = (await g.api.get(location.replace('index.html', 'app.cjs.html'))).data as string;
+    expect(page).to.include("td.line-count a[href='#L4'],td.line-count a[href='#L9']{background:#ffd33d");
+    expect(page).to.include('1/2 changed lines covered');
+    // the same selection without a diff has no highlight
+    const plain = (await g.api.get('/reports/?job=shop', { maxRedirects: 0 })).headers.location as string;
+    expect(((await g.api.get(plain.replace('index.html', 'app.cjs.html'))).data as string)).to.not.include("a[href='#L4']{");
   });
 });

@@ -13,9 +13,11 @@ export interface DiffCoverageDeps {
   carry?: (selector: Selector) => Promise<CarryResult | undefined>;
   /** Largest diff body accepted, bytes. */
   bodyLimit: number;
+  /** Opens the Istanbul report of a selection with lines highlighted; returns its key (`format=report`). */
+  openReport?: (selector: Selector, highlight: Record<string, number[]>, caption: string) => string;
 }
 
-const FORMATS = ['json', 'text', 'html'] as const;
+const FORMATS = ['json', 'text', 'html', 'report'] as const;
 /** This endpoint's own parameters: never label matchers. */
 const OWN_PARAMS = ['diff', 'base', 'head'];
 
@@ -27,7 +29,7 @@ function one(ctx: Context, key: string): string | undefined {
 }
 
 /**
- * GET|POST /api/v1/diff-coverage?<selector>&format=json|text|html : coverage
+ * GET|POST /api/v1/diff-coverage?<selector>&format=json|text|html|report : coverage
  * of the lines a change added or modified. The diff is the POST body (a
  * unified diff, e.g. `git diff main...HEAD`), or `diff=<name>` from config,
  * or `base=<rev>&head=<rev>` diffed in the job's repository. The selection
@@ -35,6 +37,8 @@ function one(ctx: Context, key: string): string | undefined {
  * `carry=lines` (default) carries older builds onto the newest first, so an
  * older build's counts never land on lines the newest build changed (a
  * location merge would put them there); `X-Covgate-Carry` tells which.
+ * `format=report` redirects to the selection's Istanbul HTML report with the
+ * changed lines highlighted on each file's page.
  */
 export function diffCoverageRoutes(deps: DiffCoverageDeps) {
   const handle = async (ctx: Context) => {
@@ -66,6 +70,16 @@ export function diffCoverageRoutes(deps: DiffCoverageDeps) {
       coverage = combineCoverage(a, b, op);
     }
     const result = await deps.diff.report({ selector, diffText, name: one(ctx, 'diff'), base: one(ctx, 'base'), head: one(ctx, 'head') }, coverage);
+    if (format === 'report') {
+      // The selection's Istanbul report with the changed lines highlighted on their pages.
+      if (!deps.openReport) throw errors.notFound('reports are not available');
+      const highlight: Record<string, number[]> = {};
+      for (const f of result.report.files) highlight[f.coveragePath] = f.lines.map((l) => l.line);
+      const t = result.report.totals;
+      const key = deps.openReport(selector, highlight, `${result.title}: ${t.covered}/${t.coverable} changed lines covered`);
+      ctx.redirect(`/reports/${key}/index.html`);
+      return;
+    }
     if (format === 'text') {
       ctx.type = 'text/plain; charset=utf-8';
       ctx.body = renderDiffText(result.report, result.title);

@@ -91,7 +91,13 @@ interface StoreFailure {
 }
 
 export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}): CoverageStore {
-  const sub = <V>(name: string) => db.sublevel<string, V>(name, { valueEncoding: 'json' }) as unknown as Sub<V>;
+  // Every sublevel ever handed out: after a reopen of the db they stay closed until opened themselves.
+  const subs: Array<{ open(): Promise<void> }> = [];
+  const sub = <V>(name: string) => {
+    const s = db.sublevel<string, V>(name, { valueEncoding: 'json' }) as unknown as Sub<V>;
+    subs.push(s as unknown as { open(): Promise<void> });
+    return s;
+  };
   const structuresDb = sub<FileStructure>('structures');
   // Structure ids of the structure-once exchange, scoped per target (key: target!id): one
   // client reusing another's id must not redirect that client's counters. The
@@ -168,6 +174,7 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
         } catch {
           if (db.status === 'open') await db.close();
           await db.open();
+          for (const s of subs) await s.open();
           await load();
           await probeWrite();
         }

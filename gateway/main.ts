@@ -274,7 +274,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       statusRoutes({ ...apiCtx, reload }),
       targetRoutes({ scrape, query, clearWindow: (ids, now) => store.clearWindow(ids, now), now: () => clock.now() }),
       coverageRoutes({ query }),
-      pushIngestRoutes({ store, clock, bodyLimit: 256 * 1024 * 1024, onIngested: () => query.bump() }),
+      pushIngestRoutes({ store, clock, bodyLimit: () => cfg().server.body_size_limit, onIngested: () => query.bump() }),
       sessionRoutes({ sessions }),
       registryRoutes({ registry, config: () => cfg().registration }),
       pushRoutes({ outbox }),

@@ -12,8 +12,8 @@ import { toAppendInput } from './index.ts';
 export interface PushIngestDeps {
   store: CoverageStore;
   clock: Clock;
-  /** Largest accepted body, after gunzip. */
-  bodyLimit: number;
+  /** Largest accepted body, after decompression (`server.body_size_limit`, read per request so a reload applies). */
+  bodyLimit: () => number;
   onIngested?: () => void;
 }
 
@@ -48,7 +48,7 @@ export function pushIngestRoutes(deps: PushIngestDeps) {
       }
       labels.service ??= job;
       labels.instance ??= 'push';
-      const body = await readBody(ctx, deps.bodyLimit);
+      const body = await readBody(ctx, deps.bodyLimit());
       if (body.length === 0) throw errors.badData('request body is empty: send a coverage profile in any supported format');
       const decoded = await decodePayload(body, {
         declaredFormat: format as ScrapeFormat,

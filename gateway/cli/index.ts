@@ -24,7 +24,16 @@ Flags:
 Signals: SIGHUP reloads the config (like POST /-/reload); SIGTERM/SIGINT stop.
 Docs: README.md and docs/architecture.md.`;
 
-export async function main(argv = process.argv.slice(2)): Promise<number> {
+export interface MainOptions {
+  /**
+   * For bin/covgate.js, which listens for SIGHUP from its first line: called once
+   * main's own handler is installed; removes the early handler and says whether
+   * a SIGHUP came while the sources were loading (it is then replayed as a reload).
+   */
+  pendingSighup?: () => boolean;
+}
+
+export async function main(argv = process.argv.slice(2), opts: MainOptions = {}): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -69,6 +78,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     if (started) reload();
     else reloadWhenStarted = true;
   });
+  if (opts.pendingSighup?.()) reloadWhenStarted = true;
   try {
     await gateway.start();
   } catch (err) {

@@ -7,10 +7,14 @@ import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { useProcesses } from '../helpers/processes.ts';
 
 const MiB = 1024 * 1024;
-/** Peak RSS the gateway may reach under the bombs (generous: an idle gateway is ~150-200 MB under tsx). */
-const RSS_BOUND_MB = 300;
+/**
+ * Peak RSS the gateway may reach under one bomb at a time (generous: an idle
+ * gateway is ~130 MB under tsx, a refused body holds up to the 64 MiB limit, and
+ * the previous one may still await GC). Unbounded, one bomb took it to 3.2 GB.
+ */
+const RSS_BOUND_MB = 400;
 /** Four bodies in flight at once may each hold up to the 64 MiB limit before they are refused. */
-const RSS_BOUND_CONCURRENT_MB = 500;
+const RSS_BOUND_CONCURRENT_MB = 600;
 
 /** kB → MB of a /proc/<pid>/status field (VmHWM = peak RSS, VmRSS = now). */
 function procStatusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
@@ -121,7 +125,7 @@ describe('gzip/br bombs and huge bodies: the gateway stops at body_size_limit an
     );
     expect(peakSequential).to.be.below(RSS_BOUND_MB);
     expect(peak).to.be.below(RSS_BOUND_CONCURRENT_MB);
-    expect(readySlowest, '/-/ready stays fast').to.be.below(1000);
+    expect(readySlowest, '/-/ready stays fast (it stalled up to 9 s before)').to.be.below(2000);
     // Still serving and writable.
     expect((await g.api.post('/api/v1/coverage?job=ok', { '/a.js': { path: '/a.js', statementMap: {}, fnMap: {}, branchMap: {}, s: {}, f: {}, b: {} } })).status).to.equal(202);
   });

@@ -5,7 +5,7 @@ import { istanbulMerge } from '../helpers/coverage.ts';
 import { useProcesses } from '../helpers/processes.ts';
 
 /** Pushes in `npm test`; `npm run test:reliability` sets more (COVGATE_RELIABILITY_PUSHES). The 10,000-push figure: scripts/reliability/push-memory.ts. */
-const PUSHES = Number(process.env.COVGATE_RELIABILITY_PUSHES ?? 400);
+const PUSHES = Number(process.env.COVGATE_RELIABILITY_PUSHES ?? 300);
 const RSS_BOUND_MB = 300;
 
 /** 20 files × 60 statements, 6 functions, 6 branches: ~140 KB of Istanbul JSON. `build` renames the files and shifts every location. */

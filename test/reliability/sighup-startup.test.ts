@@ -8,7 +8,7 @@ import { spawnProcess, type Spawned } from '../helpers/process.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/covgate.js', import.meta.url));
 /** Starts in `npm test`; `npm run test:reliability` runs 20. */
-const STARTS = Number(process.env.COVGATE_RELIABILITY_SIGHUP_STARTS ?? 6);
+const STARTS = Number(process.env.COVGATE_RELIABILITY_SIGHUP_STARTS ?? 5);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Whether the process has a handler for SIGHUP (bit 0 of SigCgt in /proc/<pid>/status). */

@@ -148,9 +148,10 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
       return await fn();
     } catch (err) {
       if (!opened) throw err;
-      const cause = errorChain(err);
-      failure ??= { cause, since: Date.now() };
-      options.onFailure?.(cause);
+      if (!failure) {
+        failure = { cause: errorChain(err), since: Date.now() };
+        options.onFailure?.(failure.cause);
+      }
       throw unwritable();
     }
   }

@@ -62,6 +62,9 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
+/** How often an unwritable store tries a probe write (and reopens LevelDB if needed). */
+const STORE_PROBE_MS = 1000;
+
 function parseListen(listen: string): { host: string; port: number } {
   const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(listen);
   if (!m) throw new Error(`server.listen must be host:port, got ${JSON.stringify(listen)}`);
@@ -95,9 +98,18 @@ export function createGateway(opts: GatewayOptions): Gateway {
     const cfg = () => config!;
 
     db = new Level<string, unknown>(config.storage.path, { valueEncoding: 'json' });
-    const store = createCoverageStore(db);
+    const store = createCoverageStore(db, {
+      onFailure: (cause) => logger.error({ cause }, 'store write failed: writes are refused and /-/ready answers 503 until a probe write succeeds'),
+      onRecovered: (cause) => logger.warn({ cause }, 'store is writable again'),
+    });
     await store.open();
     cleanups.push(() => store.close());
+    // A real timer even with --test.manual-scrapes: recovering the disk is not a scrape.
+    const probe = setInterval(() => {
+      if (!store.health().writable) void store.recover();
+    }, STORE_PROBE_MS);
+    probe.unref();
+    cleanups.push(() => clearInterval(probe));
 
     const query = createCoverageQuery(store);
     // Services with a current target, or fed by push ingest; computed when /metrics renders.
@@ -298,7 +310,11 @@ export function createGateway(opts: GatewayOptions): Gateway {
     });
     cleanups.push(() => reports.stop());
 
-    const apiCtx = { logger, version: VERSION, config: cfg, isReady: () => ready };
+    const notReadyReason = () => {
+      const h = store.health();
+      return h.writable ? undefined : `the store is not writable since ${new Date(h.since).toISOString()}: ${h.cause}`;
+    };
+    const apiCtx = { logger, version: VERSION, config: cfg, isReady: () => ready, notReadyReason };
     const app = createApiApp(apiCtx, [
       statusRoutes({ ...apiCtx, reload }),
       targetRoutes({ scrape, query, clearWindow: (ids, now) => store.clearWindow(ids, now), now: () => clock.now() }),
@@ -310,7 +326,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
         bodyLimit: 64 * 1024 * 1024,
         openReport: (selector, highlight, caption) => reports.openHighlighted(selector, highlight, caption),
       }),
-      pushIngestRoutes({ store, clock, bodyLimit: 256 * 1024 * 1024, onIngested: () => query.bump() }),
+      pushIngestRoutes({ store, clock, bodyLimit: () => cfg().server.body_size_limit, onIngested: () => query.bump() }),
       sessionRoutes({ sessions }),
       registryRoutes({ registry, config: () => cfg().registration }),
       pushRoutes({ outbox }),

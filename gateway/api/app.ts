@@ -12,6 +12,8 @@ export interface ApiContext {
   version: string;
   config(): GatewayConfig;
   isReady(): boolean;
+  /** Why the gateway is not ready right now (e.g. the store is not writable), shown by /-/ready's 503. */
+  notReadyReason?(): string | undefined;
 }
 
 /** A route module registers its routes; it receives only the dependencies it asks for. */

@@ -1,38 +1,78 @@
-import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
+import { pipeline, Transform, type Readable } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Context } from 'koa';
-import { errors } from '../errors.ts';
+import { errors, isCovgateError } from '../errors.ts';
 
-const gunzipAsync = promisify(gunzip);
+/** zlib's output chunk: the limit is checked at least every CHUNK bytes of output. */
+const CHUNK = 16 * 1024;
+
+/** Content-Encodings a body may come in, each with its streaming decoder. */
+const DECODERS: Record<string, () => Transform> = {
+  gzip: () => createGunzip({ chunkSize: CHUNK }),
+  'x-gzip': () => createGunzip({ chunkSize: CHUNK }),
+  deflate: () => createInflate({ chunkSize: CHUNK }),
+  br: () => createBrotliDecompress({ chunkSize: CHUNK }),
+};
 
 /**
- * Reads a request body into a Buffer, enforcing `limit` bytes on the wire and
- * again after gunzip (Content-Encoding: gzip), so a gzip bomb cannot exhaust
- * memory. Hand-written because the body parsers for koa either parse only
- * JSON/forms or buffer without a post-decompression bound.
+ * Reads a request body into a Buffer, enforcing `limit` bytes (0 = none) on
+ * the wire and again on the decompressed stream (Content-Encoding gzip,
+ * deflate or br). Decompression is streamed and stops as soon as the output
+ * passes the limit, so a 1 MiB bomb never inflates beyond `limit` (plus one
+ * chunk). A declared Content-Length over the limit is refused before reading.
+ * Hand-written because koa's body parsers either parse only JSON/forms or
+ * buffer without a post-decompression bound.
  */
 export async function readBody(ctx: Context, limit: number): Promise<Buffer> {
+  const encoding = (ctx.get('Content-Encoding') || '').trim().toLowerCase();
+  const decoder = encoding === '' || encoding === 'identity' ? undefined : DECODERS[encoding];
+  if (encoding !== '' && encoding !== 'identity' && !decoder) {
+    throw errors.badData(`unsupported Content-Encoding ${JSON.stringify(encoding.slice(0, 40))} (use gzip, deflate, br or none)`);
+  }
+  const declared = Number(ctx.get('Content-Length') || '0');
+  if (limit > 0 && declared > limit) throw errors.tooLarge(`request body of ${declared} bytes exceeds ${limit} bytes`);
+
+  let wire = 0;
+  const countWire = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      wire += chunk.length;
+      if (limit > 0 && wire > limit) cb(errors.tooLarge(`request body exceeds ${limit} bytes`));
+      else cb(null, chunk);
+    },
+  });
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (limit > 0 && size > limit) throw errors.tooLarge(`request body exceeds ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  const raw = Buffer.concat(chunks);
-  const encoding = (ctx.get('Content-Encoding') || '').toLowerCase();
-  if (encoding === 'gzip') {
-    try {
-      return await gunzipAsync(raw, limit > 0 ? { maxOutputLength: limit } : {});
-    } catch (err) {
-      if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
-        throw errors.tooLarge(`request body exceeds ${limit} bytes after gunzip`);
-      }
-      throw errors.badData(`request body is not valid gzip: ${(err as Error).message}`);
+  const req = ctx.req as Readable;
+  // The request itself stays out of the pipeline: destroying it would reset the
+  // socket before the 413 is written. It is unpiped when reading stops early.
+  const out: Readable = decoder ? pipeline(countWire, decoder(), () => undefined) : countWire;
+  const onReqError = (err: Error) => countWire.destroy(err);
+  req.once('error', onReqError);
+  req.pipe(countWire);
+  try {
+    for await (const chunk of out as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (limit > 0 && size > limit) throw errors.tooLarge(`request body exceeds ${limit} bytes${decoder ? ` after ${encoding} decompression` : ''}`);
+      chunks.push(chunk);
     }
+  } catch (err) {
+    if (!req.readableEnded) {
+      req.unpipe(countWire);
+      countWire.destroy();
+      // Answer, then close: the rest of the body is never read.
+      ctx.set('Connection', 'close');
+    }
+    if (isCovgateError(err)) throw err;
+    const code = (err as { code?: string }).code ?? '';
+    if (decoder && (code.startsWith('Z_') || code.startsWith('ERR_BROTLI') || code === 'ERR__ERROR_FORMAT_PADDING_1' || /header|invalid|unexpected end/i.test((err as Error).message ?? ''))) {
+      throw errors.badData(`request body is not valid ${encoding}: ${(err as Error).message}`);
+    }
+    if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET') throw errors.badData('request body ended early (connection closed)');
+    throw err;
+  } finally {
+    req.off('error', onReqError);
   }
-  if (encoding !== '' && encoding !== 'identity') throw errors.badData(`unsupported Content-Encoding ${JSON.stringify(encoding)} (use gzip or none)`);
-  return raw;
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
 /** Reads an optional JSON object body; an empty body is `{}`. */

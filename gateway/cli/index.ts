@@ -34,7 +34,16 @@ Exit codes: 0 ok; 1 failed (gateway refused, check below threshold, bad file);
 2 bad command line; 3 gateway unreachable.
 Docs: README.md and docs/architecture.md.`;
 
-export async function main(argv = process.argv.slice(2)): Promise<number> {
+export interface MainOptions {
+  /**
+   * For bin/covgate.js, which listens for SIGHUP from its first line: called once
+   * main's own handler is installed; removes the early handler and says whether
+   * a SIGHUP came while the sources were loading (it is then replayed as a reload).
+   */
+  pendingSighup?: () => boolean;
+}
+
+export async function main(argv = process.argv.slice(2), opts: MainOptions = {}): Promise<number> {
   const first = argv[0];
   if (first === 'server') argv = argv.slice(1);
   else if (first !== undefined && !first.startsWith('-')) {
@@ -94,6 +103,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     if (started) reload();
     else reloadWhenStarted = true;
   });
+  if (opts.pendingSighup?.()) reloadWhenStarted = true;
   try {
     await gateway.start();
   } catch (err) {

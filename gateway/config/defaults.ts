@@ -24,7 +24,8 @@ export const DEFAULTS = {
   coveragePath: '/coverage',
   scheme: 'http',
   format: 'auto',
-  bodySizeLimit: 0,
+  /** Scrapes and push ingest: bytes after decompression. Finite by default so one target or pusher cannot exhaust memory. */
+  bodySizeLimit: 64 * 1024 * 1024,
   counters: 'cumulative',
   resetAfterScrape: false,
   fileSdRefreshInterval: 5 * M,
@@ -56,6 +57,7 @@ export function defaultGlobalConfig(): GlobalConfig {
     scrape_timeout: DEFAULTS.scrapeTimeout,
     external_labels: {},
     scrape_concurrency: DEFAULTS.scrapeConcurrency,
+    body_size_limit: DEFAULTS.bodySizeLimit,
   };
 }
 
@@ -72,7 +74,7 @@ export function scrapeConfigDefaults(global: GlobalConfig = defaultGlobalConfig(
     coverage_path: DEFAULTS.coveragePath,
     scheme: DEFAULTS.scheme,
     format: DEFAULTS.format,
-    body_size_limit: DEFAULTS.bodySizeLimit,
+    body_size_limit: global.body_size_limit,
     counters: DEFAULTS.counters,
     reset_after_scrape: DEFAULTS.resetAfterScrape,
     sources: [],

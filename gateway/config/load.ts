@@ -174,6 +174,7 @@ function finalizeGlobal(raw: RawConfig['global'], ctx: Ctx): GlobalConfig {
   }
   g.external_labels = { ...(raw?.external_labels ?? {}) };
   g.scrape_concurrency = raw?.scrape_concurrency ?? g.scrape_concurrency;
+  g.body_size_limit = raw?.body_size_limit ?? g.body_size_limit;
   return g;
 }
 
@@ -199,7 +200,7 @@ function finalizeScrapeConfig(raw: RawScrapeConfig, global: GlobalConfig, path: 
     coverage_path: raw.coverage_path ?? DEFAULTS.coveragePath,
     scheme: raw.scheme ?? DEFAULTS.scheme,
     format: raw.format ?? DEFAULTS.format,
-    body_size_limit: raw.body_size_limit ?? DEFAULTS.bodySizeLimit,
+    body_size_limit: raw.body_size_limit ?? global.body_size_limit,
     counters: raw.counters ?? DEFAULTS.counters,
     reset_after_scrape: raw.reset_after_scrape ?? DEFAULTS.resetAfterScrape,
     sources: (raw.sources ?? []).map((p) => nodePath.resolve(ctx.baseDir, p)),
@@ -262,7 +263,7 @@ function finalizeRelabel(raw: RawRelabelConfig, path: ConfigPath, ctx: Ctx): Rel
 }
 
 function finalizeServer(raw: RawConfig['server'], ctx: Ctx): ServerConfig {
-  const server: ServerConfig = { listen: raw?.listen ?? DEFAULTS.listen };
+  const server: ServerConfig = { listen: raw?.listen ?? DEFAULTS.listen, body_size_limit: raw?.body_size_limit ?? DEFAULTS.bodySizeLimit };
   const a = raw?.auth;
   if (a === undefined) return server;
   const path: ConfigPath = ['server', 'auth'];

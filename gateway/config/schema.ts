@@ -296,11 +296,13 @@ export const rawConfigSchema = z.strictObject({
       scrape_timeout: duration.optional(),
       external_labels: labels.optional(),
       scrape_concurrency: int(1).optional(),
+      body_size_limit: size.optional(),
     })
     .optional(),
   server: z
     .strictObject({
       listen: listenAddress.optional(),
+      body_size_limit: size.optional(),
       auth: z
         .strictObject({
           bearer_token: nonEmpty.optional(),

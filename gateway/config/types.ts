@@ -18,6 +18,8 @@ export interface GlobalConfig {
   external_labels: Labels;
   /** Upper bound of scrapes in flight across all jobs (p-limit). Extension; default 16. */
   scrape_concurrency: number;
+  /** Default `body_size_limit` of every job and of registered targets (bytes after decompression; 0 = none). Extension; default 64MiB. */
+  body_size_limit: number;
 }
 
 export interface AuthConfig {
@@ -29,6 +31,8 @@ export interface AuthConfig {
 
 export interface ServerConfig {
   listen: string;
+  /** Largest push-ingest body (POST /api/v1/coverage), bytes after decompression. Extension; default 64MiB. */
+  body_size_limit: number;
   auth?: AuthConfig;
 }
 

@@ -39,7 +39,7 @@ export function toAppendInput(decoded: Decoded, target: AppendInput['target'], s
   };
   if (decoded.resolveHits) {
     const id = decoded.structureId;
-    const files = id ? store.envelopeFiles(id) : undefined;
+    const files = id ? store.envelopeFiles(target.id, id) : undefined;
     if (!id || !files) throw structureUnknown(id ?? '(none)');
     const structures: Record<string, FileStructure> = {};
     for (const [path, hash] of Object.entries(files)) {
@@ -51,7 +51,7 @@ export function toAppendInput(decoded: Decoded, target: AppendInput['target'], s
   }
   if (decoded.hits) {
     const id = decoded.structureId;
-    const files = id ? store.envelopeFiles(id) : undefined;
+    const files = id ? store.envelopeFiles(target.id, id) : undefined;
     if (!id || !files) throw structureUnknown(id ?? '(none)');
     const snapshot: Snapshot = {};
     for (const [path, hits] of Object.entries(decoded.hits)) {

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Router } from '@koa/router';
 import { readBody } from '../api/body.ts';
 import type { Clock } from '../clock/index.ts';
@@ -12,13 +12,23 @@ import { toAppendInput } from './index.ts';
 export interface PushIngestDeps {
   store: CoverageStore;
   clock: Clock;
-  /** Largest accepted body, after gunzip. */
-  bodyLimit: number;
+  /** Largest accepted body, after decompression (`server.body_size_limit`, read per request so a reload applies). */
+  bodyLimit: () => number;
   onIngested?: () => void;
 }
 
 const FORMATS = new Set(['auto', 'covgate', 'istanbul', 'v8', 'gocover', 'lcov', 'cobertura', 'coveralls', 'gocovdata']);
 const LABEL_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** The lifetime that pushes without an instance fold into: one per set of file structures (one per build). */
+export function foldedInstance(snapshot: Record<string, { structure: string }>): string {
+  const h = createHash('sha256');
+  for (const path of Object.keys(snapshot).sort()) h.update(`${path}\0${snapshot[path]!.structure}\0`);
+  return `${FOLDED_INSTANCE_PREFIX}${h.digest('base64url').slice(0, 22)}`;
+}
+
+/** Instance of a lifetime accumulating pushes without an instance. */
+export const FOLDED_INSTANCE_PREFIX = 'push-runs:';
 
 /** Prefix of the ids of targets that exist only through push ingest. */
 export const PUSH_TARGET_PREFIX = 'push:';
@@ -28,7 +38,8 @@ export const PUSH_TARGET_PREFIX = 'push:';
  * runs and CLI programs that exit before a scrape. The body is any format of
  * the exporter protocol (gzip allowed). Each push without an `instance`
  * (envelope field or X-Coverage-Instance header) is its own process run, so
- * pushes add up; pushes with the same instance replace each other
+ * pushes add up: pushes of the same build accumulate in one lifetime (see
+ * foldedInstance); pushes with the same instance replace each other
  * (cumulative) or add up (counters: delta). The data is durable when the 202 is sent.
  */
 export function pushIngestRoutes(deps: PushIngestDeps) {
@@ -48,7 +59,7 @@ export function pushIngestRoutes(deps: PushIngestDeps) {
       }
       labels.service ??= job;
       labels.instance ??= 'push';
-      const body = await readBody(ctx, deps.bodyLimit);
+      const body = await readBody(ctx, deps.bodyLimit());
       if (body.length === 0) throw errors.badData('request body is empty: send a coverage profile in any supported format');
       const decoded = await decodePayload(body, {
         declaredFormat: format as ScrapeFormat,
@@ -57,7 +68,14 @@ export function pushIngestRoutes(deps: PushIngestDeps) {
         counters: 'cumulative',
       });
       const id = `${PUSH_TARGET_PREFIX}${targetId(labels)}`;
-      const input = toAppendInput({ ...decoded, instance: decoded.instance ?? randomUUID() }, { id, job, labels }, deps.store);
+      const input = toAppendInput(decoded, { id, job, labels }, deps.store);
+      if (input.instance === undefined) {
+        // Each push without an instance is a whole process run: runs of the same
+        // build add up in one accumulated lifetime (counters: delta), instead of
+        // one lifetime per push held in memory until retention.
+        input.instance = foldedInstance(input.snapshot);
+        input.counters = 'delta';
+      }
       const r = await deps.store.append(input, deps.clock.now());
       deps.onIngested?.();
       ctx.status = 202;

@@ -212,7 +212,7 @@ export class ScrapeTarget {
       'X-Covgate-Scrape-Timeout-Seconds': String(this.timeoutMs / 1000),
     };
     if (this.etag) headers['If-None-Match'] = this.etag;
-    const known = useKnownStructure && this.structureId && deps.store.envelopeFiles(this.structureId) ? this.structureId : undefined;
+    const known = useKnownStructure && this.structureId && deps.store.envelopeFiles(this.id, this.structureId) ? this.structureId : undefined;
     if (known) headers['X-Covgate-Known-Structure'] = known;
 
     const res = await fetchCoverage(this.http, this.url, { timeoutMs: this.timeoutMs, bodySizeLimit: config.body_size_limit, headers });

@@ -10,7 +10,8 @@ import {
   type Selector,
   type Snapshot,
 } from '../model/index.ts';
-import { HIGH, lifetimeKey, snapshotKey, snapshotPrefix, snapshotTime, enc } from './keys.ts';
+import { CovgateError, errors } from '../errors.ts';
+import { HIGH, SEP, lifetimeKey, snapshotKey, snapshotPrefix, snapshotTime, enc } from './keys.ts';
 import type {
   AppendInput,
   AppendResult,
@@ -42,22 +43,74 @@ function beforeWindow(target: StoredTarget | undefined, lt: LiveLifetime): boole
   return target?.windowStart !== undefined && lt.meta.firstSeen < target.windowStart;
 }
 
+const envelopeKey = (targetId: string, structureId: string) => `${targetId}\0${structureId}`;
+
+const ERRNO_TEXT: Array<[RegExp, string]> = [
+  [/no space left on device/i, 'ENOSPC'],
+  [/input\/output error/i, 'EIO'],
+  [/read-only file system/i, 'EROFS'],
+  [/disk quota exceeded/i, 'EDQUOT'],
+  [/permission denied/i, 'EACCES'],
+  [/too many open files/i, 'EMFILE'],
+];
+
+/**
+ * An error and its causes in one line, with the errno name added when
+ * LevelDB only gives strerror's text ("IO error: …: No space left on device").
+ */
+export function errorChain(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    const msg = e instanceof Error ? e.message : String(e);
+    const code = (e as { code?: unknown }).code;
+    const part = typeof code === 'string' && !msg.includes(code) && !code.startsWith('LEVEL_') ? `${msg} (${code})` : msg;
+    if (!parts.some((p) => p.includes(part))) parts.push(part);
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  let text = parts.join(': ');
+  for (const [re, name] of ERRNO_TEXT) if (re.test(text) && !text.includes(name)) text += ` (${name})`;
+  return text;
+}
+
 /**
  * LevelDB-backed coverage store (see CoverageStore for the contract).
  * Memory holds the structures, the newest snapshot of each lifetime and the
  * archives; disk holds those plus the raw snapshot history until retention.
  */
-export function createCoverageStore(db: Db): CoverageStore {
-  const sub = <V>(name: string) => db.sublevel<string, V>(name, { valueEncoding: 'json' }) as unknown as Sub<V>;
+export interface CoverageStoreOptions {
+  /** Called when a write fails and the store becomes unwritable (cause: one line). */
+  onFailure?: (cause: string) => void;
+  /** Called when a probe write succeeds again. */
+  onRecovered?: (cause: string) => void;
+}
+
+interface StoreFailure {
+  cause: string;
+  since: number;
+}
+
+export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}): CoverageStore {
+  // Every sublevel ever handed out: after a reopen of the db they stay closed until opened themselves.
+  const subs: Array<{ open(): Promise<void> }> = [];
+  const sub = <V>(name: string) => {
+    const s = db.sublevel<string, V>(name, { valueEncoding: 'json' }) as unknown as Sub<V>;
+    subs.push(s as unknown as { open(): Promise<void> });
+    return s;
+  };
   const structuresDb = sub<FileStructure>('structures');
-  const envelopesDb = sub<Record<string, string>>('envelopes');
+  // Structure ids of the structure-once exchange, scoped per target (key: target!id): one
+  // client reusing another's id must not redirect that client's counters. The
+  // unscoped 'envelopes' sublevel of older versions is no longer read.
+  const structureIdsDb = sub<Record<string, string>>('structure-ids');
+  const probeDb = sub<number>('probe');
   const targetsDb = sub<TargetRecord>('targets');
   const lifetimesDb = sub<Lifetime>('lifetimes');
   const snapshotsDb = sub<Snapshot>('snapshots');
   const archivesDb = sub<CounterSetData>('archives');
 
   const structures = new Map<string, FileStructure>();
-  const envelopes = new Map<string, Record<string, string>>();
+  const envelopes = new Map<string, Record<string, string>>(); // `${targetId}\0${structureId}`
   const targets = new Map<string, TargetRecord>();
   const lifetimes = new Map<string, Map<string, LiveLifetime>>();
   const archives = new Map<string, CounterSet>();
@@ -66,34 +119,136 @@ export function createCoverageStore(db: Db): CoverageStore {
   let globalVersion = 0;
   let seq = 0;
   let opened = false;
+  /** Set when a write failed (disk full, I/O error): writes are refused until a probe write succeeds. */
+  let failure: StoreFailure | undefined;
+  let recovering: Promise<boolean> | undefined;
   // Appends are serialised: the lifetime decision reads what the previous append wrote.
   let queue: Promise<unknown> = Promise.resolve();
+
+  function unwritable(): CovgateError {
+    const f = failure!;
+    return errors.unavailable(
+      `the store is not writable since ${new Date(f.since).toISOString()}: ${f.cause}; nothing was written, try again once it recovers`,
+      { details: { cause: f.cause } },
+    );
+  }
+
+  /**
+   * Every write goes through here. A failed write (disk full, I/O error) makes
+   * the store unwritable: LevelDB keeps its background error and fails every
+   * later write until it is reopened, so later writes are refused at once
+   * (503) until `recover()` sees a probe write succeed.
+   */
+  async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+    if (failure) {
+      void recover();
+      throw unwritable();
+    }
+    try {
+      return await fn();
+    } catch (err) {
+      if (!opened) throw err;
+      if (!failure) {
+        failure = { cause: errorChain(err), since: Date.now() };
+        options.onFailure?.(failure.cause);
+      }
+      throw unwritable();
+    }
+  }
+
+  async function probeWrite(): Promise<void> {
+    await probeDb.put('probe', Date.now());
+    await probeDb.del('probe');
+  }
+
+  /**
+   * One probe at a time: a probe write; if LevelDB still holds its sticky
+   * error, close and reopen it and probe again. A reopen reloads memory from
+   * disk, so memory and disk agree about any batch whose write failed.
+   */
+  function recover(): Promise<boolean> {
+    if (!failure) return Promise.resolve(true);
+    recovering ??= (async () => {
+      try {
+        try {
+          await probeWrite();
+        } catch {
+          if (db.status === 'open') await db.close();
+          await db.open();
+          for (const s of subs) await s.open();
+          await load();
+          await probeWrite();
+        }
+        const was = failure;
+        failure = undefined;
+        if (was) options.onRecovered?.(was.cause);
+        return true;
+      } catch (err) {
+        if (failure) failure.cause = errorChain(err);
+        return false;
+      } finally {
+        recovering = undefined;
+      }
+    })();
+    return recovering;
+  }
 
   function bump(targetId: string): void {
     globalVersion++;
     targetVersions.set(targetId, (targetVersions.get(targetId) ?? 0) + 1);
   }
 
-  async function open(): Promise<void> {
-    if (opened) return;
-    await db.open();
-    for await (const [k, v] of structuresDb.iterator()) structures.set(k as string, v as FileStructure);
-    for await (const [k, v] of envelopesDb.iterator()) envelopes.set(k as string, v as Record<string, string>);
-    for await (const [k, v] of targetsDb.iterator()) targets.set(decodeURIComponent(k as string), v as TargetRecord);
-    for await (const [k, v] of archivesDb.iterator()) archives.set(decodeURIComponent(k as string), CounterSet.fromJSON(v as CounterSetData));
+  /** Reads everything memory serves from disk, replacing what memory held. */
+  async function load(): Promise<void> {
+    const nStructures = new Map<string, FileStructure>();
+    const nEnvelopes = new Map<string, Record<string, string>>();
+    const nTargets = new Map<string, TargetRecord>();
+    const nArchives = new Map<string, CounterSet>();
+    const nLifetimes = new Map<string, Map<string, LiveLifetime>>();
+    for await (const [k, v] of structuresDb.iterator()) nStructures.set(k as string, v as FileStructure);
+    for await (const [k, v] of structureIdsDb.iterator()) {
+      const [tid, id] = (k as string).split(SEP).map(decodeURIComponent) as [string, string];
+      nEnvelopes.set(envelopeKey(tid, id), v as Record<string, string>);
+    }
+    for await (const [k, v] of targetsDb.iterator()) nTargets.set(decodeURIComponent(k as string), v as TargetRecord);
+    for await (const [k, v] of archivesDb.iterator()) nArchives.set(decodeURIComponent(k as string), CounterSet.fromJSON(v as CounterSetData));
     for await (const [, v] of lifetimesDb.iterator()) {
       const meta = v as Lifetime;
       const latest = ((await snapshotsDb.get(meta.latestKey)) as Snapshot | undefined) ?? {};
-      let byId = lifetimes.get(meta.targetId);
-      if (!byId) lifetimes.set(meta.targetId, (byId = new Map()));
+      let byId = nLifetimes.get(meta.targetId);
+      if (!byId) nLifetimes.set(meta.targetId, (byId = new Map()));
       byId.set(meta.id, { meta, latest });
     }
+    // Swapped in one synchronous step: reads never see half a reload.
+    const swap = <K, V>(into: Map<K, V>, from: Map<K, V>) => {
+      into.clear();
+      for (const [k, v] of from) into.set(k, v);
+    };
+    swap(structures, nStructures);
+    swap(envelopes, nEnvelopes);
+    swap(targets, nTargets);
+    swap(archives, nArchives);
+    swap(lifetimes, nLifetimes);
+    totals.clear();
     for (const id of targets.keys()) bump(id);
+    globalVersion++;
+  }
+
+  async function open(): Promise<void> {
+    if (opened) return;
+    try {
+      await db.open();
+    } catch (err) {
+      // classic-level says only "Database failed to open"; the cause (ENOSPC, EACCES, LOCK) is what an operator needs.
+      throw new Error(`cannot open the store at ${db.location}: ${errorChain(err)}`, { cause: err });
+    }
+    await load();
     opened = true;
   }
 
   async function close(): Promise<void> {
     await queue.catch(() => undefined);
+    await recovering?.catch(() => undefined);
     if (db.status === 'open') await db.close();
     opened = false;
   }
@@ -143,8 +298,9 @@ export function createCoverageStore(db: Db): CoverageStore {
         ops.push({ type: 'put', sublevel: structuresDb, key: hash, value: structure });
       }
     }
-    if (input.envelope && !envelopes.has(input.envelope.id)) {
-      ops.push({ type: 'put', sublevel: envelopesDb, key: input.envelope.id, value: input.envelope.files });
+    const envKey = input.envelope ? envelopeKey(tid, input.envelope.id) : undefined;
+    if (input.envelope && JSON.stringify(envelopes.get(envKey!)) !== JSON.stringify(input.envelope.files)) {
+      ops.push({ type: 'put', sublevel: structureIdsDb, key: `${enc(tid)}${SEP}${enc(input.envelope.id)}`, value: input.envelope.files });
     }
     const target: TargetRecord = {
       id: tid,
@@ -173,11 +329,11 @@ export function createCoverageStore(db: Db): CoverageStore {
     if (changed) ops.push({ type: 'put', sublevel: snapshotsDb, key: latestKey, value: cumulative });
     ops.push({ type: 'put', sublevel: lifetimesDb, key: lifetimeKey(tid, lifetimeId), value: meta });
 
-    await db.batch(ops as never);
+    await guarded(() => db.batch(ops as never));
 
     // Memory follows disk only after the batch is durable.
     for (const [hash, structure] of newStructures) structures.set(hash, structure);
-    if (input.envelope) envelopes.set(input.envelope.id, input.envelope.files);
+    if (input.envelope) envelopes.set(envKey!, input.envelope.files);
     targets.set(tid, target);
     let byId = lifetimes.get(tid);
     if (!byId) lifetimes.set(tid, (byId = new Map()));
@@ -247,7 +403,7 @@ export function createCoverageStore(db: Db): CoverageStore {
         ops.push({ type: 'put', sublevel: archivesDb, key: enc(tid), value: archive.toJSON() });
       }
       if (ops.length === 0) continue;
-      await db.batch(ops as never);
+      await guarded(() => db.batch(ops as never));
       if (archive) {
         archives.set(tid, archive);
         for (const lt of fold) byId.delete(lt.meta.id);
@@ -270,7 +426,7 @@ export function createCoverageStore(db: Db): CoverageStore {
         next.push(record);
         ops.push({ type: 'put', sublevel: targetsDb, key: enc(tid), value: record });
       }
-      if (ops.length > 0) await db.batch(ops as never);
+      if (ops.length > 0) await guarded(() => db.batch(ops as never));
       for (const r of next) {
         targets.set(r.id, r);
         bump(r.id);
@@ -286,15 +442,15 @@ export function createCoverageStore(db: Db): CoverageStore {
     const s = sub<V>(`x-${name}`);
     return {
       get: async (key) => (await s.get(key)) as V | undefined,
-      put: (key, value) => s.put(key, value as never),
-      del: (key) => s.del(key),
+      put: (key, value) => guarded(() => s.put(key, value as never)),
+      del: (key) => guarded(() => s.del(key)),
       async *entries(opts = {}) {
         const range: { gte?: string; lt?: string } = {};
         if (opts.gte !== undefined) range.gte = opts.gte;
         if (opts.lt !== undefined) range.lt = opts.lt;
         for await (const [k, v] of s.iterator(range)) yield [k as string, v as V];
       },
-      batch: (ops) => s.batch(ops as never),
+      batch: (ops) => guarded(() => s.batch(ops as never)),
     };
   }
 
@@ -304,7 +460,9 @@ export function createCoverageStore(db: Db): CoverageStore {
     append,
     structure: (hash) => structures.get(hash),
     hasStructure: (hash) => structures.has(hash),
-    envelopeFiles: (id) => envelopes.get(id),
+    envelopeFiles: (targetId, id) => envelopes.get(envelopeKey(targetId, id)),
+    health: () => (failure ? { writable: false, cause: failure.cause, since: failure.since } : { writable: true }),
+    recover,
     targets: () => [...targets.values()].map(({ current: _c, ...t }) => t),
     target: (id) => {
       const t = targets.get(id);

@@ -67,6 +67,9 @@ export interface RetentionResult {
 
 /**
  * The coverage store. Contract:
+ * - Every write (append, retention, clearWindow, sublevel put/del/batch) is
+ *   refused with a 503 while the store is unwritable; nothing is half-written
+ *   (one batch per append) and nothing refused is acknowledged.
  * - `append` validates nothing (callers pass model-checked data) and is
  *   atomic: one LevelDB batch holds the new structures, the snapshot, the
  *   lifetime and target records; when it resolves, the snapshot survives kill -9.
@@ -80,8 +83,18 @@ export interface CoverageStore {
   append(input: AppendInput, now: number): Promise<AppendResult>;
   structure(hash: string): FileStructure | undefined;
   hasStructure(hash: string): boolean;
-  /** Files of an envelope-level structure id, when known. */
-  envelopeFiles(id: string): Record<string, string> | undefined;
+  /**
+   * Files of an envelope-level structure id the target itself sent, when known.
+   * Scoped per target: another client's id never resolves here.
+   */
+  envelopeFiles(targetId: string, id: string): Record<string, string> | undefined;
+  /**
+   * Whether writes are accepted. After a failed write (ENOSPC, EIO) every write
+   * is refused with COVGATE_UNAVAILABLE (503) until a probe write succeeds.
+   */
+  health(): StoreHealth;
+  /** Tries a probe write (reopening LevelDB if its error is sticky); resolves true when writable again. */
+  recover(): Promise<boolean>;
   targets(): StoredTarget[];
   target(id: string): StoredTarget | undefined;
   lifetimes(targetId: string): Lifetime[];
@@ -110,6 +123,8 @@ export interface CoverageStore {
   /** Generic durable sub-stores for other stages (registry, sessions, outbox). */
   sublevel<V>(name: string): KeyValue<V>;
 }
+
+export type StoreHealth = { writable: true } | { writable: false; cause: string; since: number };
 
 /** A JSON key-value namespace in the same LevelDB, with atomic batches. */
 export interface KeyValue<V> {

@@ -37,8 +37,8 @@ describe('loadConfigFile: good fixtures', () => {
   const env = { CENTER_TOKEN: 'tok-123', HOOK_SECRET: 'hook-secret', CODECOV_TOKEN: 'cc-token' };
   const table: Record<string, (c: GatewayConfig) => void> = {
     'minimal-empty.good.yml': (c) => {
-      expect(c.global).to.deep.equal({ scrape_interval: 15 * S, scrape_timeout: 10 * S, external_labels: {}, scrape_concurrency: 16 });
-      expect(c.server).to.deep.equal({ listen: '127.0.0.1:9464' });
+      expect(c.global).to.deep.equal({ scrape_interval: 15 * S, scrape_timeout: 10 * S, external_labels: {}, scrape_concurrency: 16, body_size_limit: 64 * 2 ** 20 });
+      expect(c.server).to.deep.equal({ listen: '127.0.0.1:9464', body_size_limit: 64 * 2 ** 20 });
       expect(c.storage).to.deep.equal({ path: path.join(fixtures, 'data'), retention: 21 * D, retention_schedule: '*/10 * * * *' });
       expect(c.registration).to.deep.equal({ enabled: true, default_ttl: 60 * S, max_ttl: 24 * H, allowed_targets: [] });
       expect(c.scrape_configs).to.deep.equal([]);
@@ -131,6 +131,7 @@ describe('loadConfigFile: good fixtures', () => {
     'auth-token-file.good.yml': (c) => {
       expect(c.server).to.deep.equal({
         listen: '0.0.0.0:19464',
+        body_size_limit: 64 * 2 ** 20,
         auth: { bearer_token: 's3cr3t-token', bearer_token_file: path.join(fixtures, 'secrets/token'), protect_reads: true },
       });
     },
@@ -148,9 +149,11 @@ describe('loadConfigFile: good fixtures', () => {
     },
 
     'short-interval.good.yml': (c) => {
-      expect(c.global).to.deep.equal({ scrape_interval: 5 * S, scrape_timeout: 5 * S, external_labels: { env: 'ci' }, scrape_concurrency: 4 });
+      expect(c.global).to.deep.equal({ scrape_interval: 5 * S, scrape_timeout: 5 * S, external_labels: { env: 'ci' }, scrape_concurrency: 4, body_size_limit: 8 * 2 ** 20 });
+      expect(c.server.body_size_limit).to.equal(2 * 2 ** 20);
       const [fast, slow, compound] = c.scrape_configs;
       expect(fast).to.deep.equal(scrapeConfigDefaults(c.global, 'fast'));
+      expect(fast!.body_size_limit, 'a job inherits global.body_size_limit').to.equal(8 * 2 ** 20);
       expect(slow).to.include({
         scrape_interval: M,
         scrape_timeout: M,
@@ -439,7 +442,7 @@ describe('scrapeConfigDefaults', () => {
       coverage_path: '/coverage',
       scheme: 'http',
       format: 'auto',
-      body_size_limit: 0,
+      body_size_limit: 64 * 2 ** 20,
       path_map: {},
       counters: 'cumulative',
       reset_after_scrape: false,

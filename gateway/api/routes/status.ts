@@ -16,6 +16,8 @@ export function statusRoutes(deps: StatusDeps) {
     });
     router.get('/-/ready', (ctx) => {
       if (!deps.isReady()) throw errors.unavailable('covgate is not ready: the store is not open or the config is not loaded yet');
+      const reason = deps.notReadyReason?.();
+      if (reason) throw errors.unavailable(`covgate is not ready: ${reason}`);
       ctx.type = 'text/plain';
       ctx.body = 'covgate is Ready.\n';
     });

@@ -130,7 +130,7 @@ describe('formats: gocovdata (Go 1.20+ GOCOVERDIR files)', () => {
     const target = { id: 't', job: 'j', labels: { job: 'j' } };
     const first = toAppendInput(full, target, { envelopeFiles: () => undefined, structure: () => undefined });
     const byHash = new Map<string, FileStructure>([...first.structures]);
-    const store = { envelopeFiles: (id: string) => (id === first.envelope?.id ? first.envelope.files : undefined), structure: (h: string) => byHash.get(h) };
+    const store = { envelopeFiles: (_target: string, id: string) => (id === first.envelope?.id ? first.envelope.files : undefined), structure: (h: string) => byHash.get(h) };
     // The next reply: both counter files, no meta-data.
     const later = await decodePayload(env({ counters: files.counters.map((f) => f.data.toString('base64')) }), { declaredFormat: 'auto' });
     expect(later.coverage).to.equal(undefined);

@@ -84,9 +84,12 @@ export function createSessions(opts: SessionsOptions) {
     const prev = locks.get(id) ?? Promise.resolve();
     const run = prev.catch(() => undefined).then(fn);
     locks.set(id, run);
-    void run.finally(() => {
+    // The caller gets `run` (and its rejection); the lock cleanup must not fork a
+    // second, unobserved rejected promise (that was an unhandled rejection: issue 8).
+    const release = () => {
       if (locks.get(id) === run) locks.delete(id);
-    });
+    };
+    run.then(release, release);
     return run;
   }
 

@@ -55,6 +55,7 @@ export function pushIngestRoutes(deps: PushIngestDeps) {
         contentType: ctx.get('Content-Type') || undefined,
         instanceHeader: ctx.get('X-Coverage-Instance') || undefined,
         counters: 'cumulative',
+        requireFiles: true, // an empty push is a mistake, not a process that ran nothing
       });
       const id = `${PUSH_TARGET_PREFIX}${targetId(labels)}`;
       const input = toAppendInput({ ...decoded, instance: decoded.instance ?? randomUUID() }, { id, job, labels }, deps.store);

@@ -226,6 +226,7 @@ function checkFile(where: () => string, file: FileData): FileData {
     let n = 0;
     for (const id in map) {
       n++;
+      if (id === '__proto__') throw errors.badCoverage(`${where()}: ${mapName} must not have an id "__proto__"`);
       let entry = map[id];
       if (!fast(entry)) {
         const parsed = schema.safeParse(entry);

@@ -44,6 +44,7 @@ export function pushIngestRoutes(deps: PushIngestDeps) {
       for (const [k, v] of Object.entries(q)) {
         if (k === 'job' || k === 'format' || v === undefined) continue;
         if (!LABEL_RE.test(k)) throw errors.badData(`label name ${JSON.stringify(k)} is not a valid Prometheus label name`);
+        if (k.startsWith('__')) throw errors.badData(`label name ${JSON.stringify(k)} is reserved (names starting with "__" are internal)`);
         labels[k] = Array.isArray(v) ? v.join(',') : v;
       }
       labels.service ??= job;

@@ -147,4 +147,34 @@ scrape_configs:
     expect(after.lcov.data).to.equal(before.lcov.data);
     expect(coverageSeries(after.metrics.data)).to.deep.equal(coverageSeries(before.metrics.data));
   });
+
+  it('answers a wrong method with 405 and Allow, an unknown route with 404', async () => {
+    const g = await gateway('scrape_configs: []\n');
+    const r = await g.api.get('/test-started');
+    expect(r.status).to.equal(405);
+    expect(r.headers.allow).to.match(/POST/);
+    expect(r.data).to.include({ status: 'error', code: 'COVGATE_METHOD_NOT_ALLOWED' });
+    const odd = await g.api.request({ method: 'PROPFIND', url: '/api/v1/coverage' });
+    expect(odd.status).to.equal(405);
+    expect(odd.headers.allow).to.match(/GET/).and.match(/POST/);
+    expect((await g.api.get('/no/such/route')).status).to.equal(404);
+  });
+
+  it('saturates huge counters: 1e308 pushed twice sums to a finite number everywhere', async () => {
+    const g = await gateway('scrape_configs: []\n');
+    for (let i = 0; i < 2; i++) {
+      const f = validFile('src/big.js', 1);
+      const r = await g.api.post('/api/v1/coverage?job=big', { 'src/big.js': { ...f, s: { 0: 1e308, 1: 0 }, b: { 0: [1e308, 1e308] } } });
+      expect(r.status).to.equal(202);
+    }
+    const istanbul = (await g.api.get('/api/v1/coverage?job=big')).data as Record<string, { s: Record<string, number>; b: Record<string, number[]> }>;
+    const s0 = Object.values(istanbul)[0]!.s[0]!;
+    expect(Number.isFinite(s0)).to.equal(true);
+    expect(s0).to.be.at.least(Number.MAX_SAFE_INTEGER);
+    const lcov = (await g.api.get('/api/v1/coverage?job=big&format=lcov', { responseType: 'text' })).data as string;
+    expect(lcov).not.to.match(/Infinity|NaN|null/);
+    const summary = (await g.api.get('/api/v1/coverage?job=big&format=json-summary')).data as { total: { statements: { covered: number; pct: number } } };
+    expect(summary.total.statements).to.include({ covered: 1, pct: 50 });
+    expect(coverageSeries((await g.api.get('/metrics', { responseType: 'text' })).data as string).join('\n')).not.to.match(/Inf|NaN/);
+  });
 });

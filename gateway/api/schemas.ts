@@ -38,8 +38,9 @@ export const sessionBodySchema = z.looseObject({
 
 /** Body of POST /api/v1/targets; the registry checks each field's content further. */
 export const registrationBodySchema = z.looseObject({
-  job: z.string().max(256),
-  url: z.string().max(4096),
+  // Optional here so that a missing field gets the registry's own message.
+  job: z.string().max(256).optional(),
+  url: z.string().max(4096).optional(),
   labels: z.record(z.string(), z.unknown()).nullable().optional(),
   ttl: z.union([z.string().max(64), z.number()]).nullable().optional(),
 });

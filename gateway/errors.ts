@@ -47,6 +47,10 @@ export const errors = {
   /** A body exceeded `body_size_limit`. */
   tooLarge: make('COVGATE_BODY_TOO_LARGE', 'bad_data', 413),
   notFound: make('COVGATE_NOT_FOUND', 'not_found', 404),
+  /** The route exists but not for this method; the answer carries `Allow`. */
+  methodNotAllowed: make('COVGATE_METHOD_NOT_ALLOWED', 'bad_data', 405),
+  /** The body's Content-Type is not one this endpoint reads. */
+  unsupportedMediaType: make('COVGATE_UNSUPPORTED_MEDIA_TYPE', 'bad_data', 415),
   forbidden: make('COVGATE_FORBIDDEN', 'forbidden', 403),
   unauthorized: make('COVGATE_UNAUTHORIZED', 'unauthorized', 401),
   /** The gateway (or a dependency) is not ready; try again later. */

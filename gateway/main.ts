@@ -351,6 +351,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
     scrape.start();
 
     const { host, port } = parseListen(config.server.listen);
+    // koa's callback catches every request's rejection itself (app.onerror, behind our error middleware).
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises
     server = createServer(app.callback());
     server.keepAliveTimeout = 5000;
     await new Promise<void>((resolve, reject) => {

@@ -1,7 +1,6 @@
 import Koa from 'koa';
 import { Router } from '@koa/router';
 import type { GatewayConfig } from '../config/types.ts';
-import { errors } from '../errors.ts';
 import type { Logger } from '../log/index.ts';
 import { errorMiddleware } from './errors.ts';
 import { authMiddleware } from './auth.ts';
@@ -32,12 +31,8 @@ export function createApiApp(ctx: ApiContext, modules: RouteModule[]): Koa {
   const router = new Router();
   for (const register of modules) register(router);
   app.use(router.routes());
-  app.use(
-    router.allowedMethods({
-      throw: true,
-      methodNotAllowed: () => errors.badData('method not allowed'),
-      notImplemented: () => errors.badData('method not implemented'),
-    }),
-  );
+  // Not throwing: the router then sets `Allow`; the error middleware writes the JSON body
+  // (405 also for methods the router does not know, which it would answer 501).
+  app.use(router.allowedMethods({ throw: false }));
   return app;
 }

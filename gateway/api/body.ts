@@ -1,7 +1,8 @@
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Context } from 'koa';
-import { errors, isCovgateError } from '../errors.ts';
+import { CovgateError, errors, isCovgateError } from '../errors.ts';
+import { jsonTooDeep } from '../formats/json.ts';
 
 /** zlib's output chunk: the limit is checked at least every CHUNK bytes of output. */
 const CHUNK = 16 * 1024;
@@ -75,15 +76,37 @@ export async function readBody(ctx: Context, limit: number): Promise<Buffer> {
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** Deepest nesting a JSON request body may have (selectors and labels need 3). */
+export const MAX_JSON_DEPTH = 32;
+
+/** Media types a JSON endpoint reads: JSON itself, and what curl -d or a bare client sends. */
+function acceptsAsJson(type: string): boolean {
+  return type === '' || type === 'application/json' || type.endsWith('+json') || type === 'text/plain' || type === 'application/x-www-form-urlencoded';
+}
+
 /** Reads an optional JSON object body; an empty body is `{}`. */
 export async function readJsonObject(ctx: Context, limit = 1 << 20): Promise<Record<string, unknown>> {
+  const type = (ctx.get('Content-Type') || '').split(';')[0]!.trim().toLowerCase();
+  if (!acceptsAsJson(type)) throw errors.unsupportedMediaType(`Content-Type ${JSON.stringify(type)} is not accepted here: send a JSON object (application/json)`);
   const buf = await readBody(ctx, limit);
-  const text = buf.toString('utf8').trim();
+  let text: string;
+  try {
+    text = utf8.decode(buf).trim();
+  } catch {
+    throw errors.badData('request body is not valid UTF-8');
+  }
+  if (jsonTooDeep(text, MAX_JSON_DEPTH)) throw errors.badData(`request body nests deeper than ${MAX_JSON_DEPTH} levels`);
   if (text === '') return {};
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    // A "__proto__" key would be dropped (or become a prototype) by every object built from the body: refuse it.
+    value = JSON.parse(text, (key, v: unknown) => {
+      if (key === '__proto__') throw errors.badData('request body must not contain a "__proto__" key');
+      return v;
+    });
   } catch (err) {
+    if (err instanceof CovgateError) throw err;
     throw errors.badData(`request body is not valid JSON: ${(err as Error).message}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw errors.badData('request body must be a JSON object');

@@ -14,6 +14,12 @@ export function errorMiddleware(logger: Logger) {
       if (ctx.status === 404 && ctx.body === undefined) {
         ctx.status = 404;
         ctx.body = { status: 'error', errorType: 'not_found', error: `no route for ${ctx.method} ${ctx.path}` };
+      } else if ((ctx.status === 405 || ctx.status === 501) && (ctx.body === undefined || ctx.body === null)) {
+        // From the router's allowedMethods: the path exists, the method does not.
+        const allow = ctx.response.get('Allow');
+        ctx.status = 405;
+        ctx.set('Allow', allow);
+        ctx.body = { status: 'error', errorType: 'bad_data', error: `method ${ctx.method} not allowed on ${ctx.path} (allowed: ${allow || 'none'})`, code: 'COVGATE_METHOD_NOT_ALLOWED' };
       }
     } catch (err) {
       if (isCovgateError(err)) {
@@ -28,7 +34,8 @@ export function errorMiddleware(logger: Logger) {
         ctx.body = { status: 'error', errorType: 'bad_data', error: e.message };
         return;
       }
-      logger.error({ err, path: ctx.path, method: ctx.method }, 'unhandled error');
+      // A real bug: logged with its stack (pino serialises `err`), answered without details.
+      logger.error({ err: err instanceof Error ? err : new Error(String(err)), path: ctx.path, method: ctx.method }, 'unhandled error');
       ctx.status = 500;
       ctx.body = { status: 'error', errorType: 'internal', error: 'internal error (see the gateway log)' };
     }

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { VERSION } from '../version.ts';
-import { createLogger } from '../log/index.ts';
+import { createLogger, type Logger } from '../log/index.ts';
 import { createManualScheduler } from '../clock/index.ts';
 import { describeError } from '../errors.ts';
 import { COMMANDS, COMMANDS_HELP, runCommand } from './commands.ts';
@@ -85,6 +85,7 @@ export async function main(argv = process.argv.slice(2), opts: MainOptions = {})
     return 0;
   }
   const logger = createLogger(values['log.level'] ?? process.env.COVGATE_LOG_LEVEL ?? 'info');
+  installLastResort(logger);
   // loaded here, not at the top: client commands start without the gateway's modules
   const { createGateway } = await import('../main.ts');
   const gateway = createGateway({
@@ -125,7 +126,31 @@ export async function main(argv = process.argv.slice(2), opts: MainOptions = {})
   return 0;
 }
 
+/**
+ * Last resort, not the design: every promise in gateway/ is awaited or caught
+ * where it is created, and request errors go through the API's one error
+ * middleware. Should a bug slip past that anyway, one bad request must not take
+ * the shared gateway down for every other client: the error is logged with its
+ * stack (level fatal, so it is noticed) and the process keeps serving. Store
+ * writes are single LevelDB batches, so an aborted operation leaves no half
+ * state behind.
+ */
+function installLastResort(logger: Logger): void {
+  process.on('unhandledRejection', (reason) => {
+    logger.fatal({ err: reason instanceof Error ? reason : new Error(String(reason)) }, 'BUG: unhandled promise rejection (kept running)');
+  });
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'BUG: uncaught exception (kept running)');
+  });
+}
+
 const invoked = process.argv[1] ?? '';
 if (import.meta.url === new URL(`file://${invoked}`).href || invoked.endsWith('gateway/cli/index.ts')) {
-  main().then((code) => process.exit(code));
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`covgate: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
 }

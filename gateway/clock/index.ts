@@ -39,7 +39,7 @@ export function createSystemScheduler(): Scheduler {
     cron(expression, fn) {
       const task = cron.schedule(expression, fn);
       return () => {
-        void task.stop();
+        Promise.resolve(task.stop()).catch(() => undefined); // stopping a cron task has nothing to report
       };
     },
   };

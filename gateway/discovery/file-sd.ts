@@ -184,7 +184,7 @@ export function createFileSDDiscoverer(opts: FileSDOptions): FileSDDiscoverer {
     if (debounce) clearTimeout(debounce);
     debounce = setTimeout(() => {
       debounce = undefined;
-      void refresh();
+      refresh().catch((err) => log.error({ err: describeError(err) }, 'file_sd: refresh failed'));
     }, debounceMs);
     debounce.unref();
   }
@@ -196,7 +196,9 @@ export function createFileSDDiscoverer(opts: FileSDOptions): FileSDDiscoverer {
       send = s;
       syncWatchers(); // before the first read, so no change slips between read and watch
       if (opts.refreshIntervalMs > 0) {
-        timer = setInterval(() => void refresh(), opts.refreshIntervalMs);
+        timer = setInterval(() => {
+          refresh().catch((err) => log.error({ err: describeError(err) }, 'file_sd: refresh failed'));
+        }, opts.refreshIntervalMs);
         timer.unref();
       }
       await refresh();

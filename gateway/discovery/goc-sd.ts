@@ -140,7 +140,9 @@ export function createGocSDDiscoverer(opts: GocSDOptions): GocSDDiscoverer {
       started = true;
       send = s;
       if (opts.refreshIntervalMs > 0) {
-        timer = setInterval(() => void refresh(), opts.refreshIntervalMs);
+        timer = setInterval(() => {
+          refresh().catch((err) => log.error({ err: describeError(err) }, 'goc_sd: refresh failed'));
+        }, opts.refreshIntervalMs);
         timer.unref();
       }
       await refresh();

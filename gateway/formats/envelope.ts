@@ -4,9 +4,9 @@
  * format's decoder) or `hits` (the counters-only reply of the
  * structure-once exchange, validated here).
  */
-import type { FileCounters } from '../model/index.ts';
 import { errors } from '../errors.ts';
-import { checkCount, isObject } from './builder.ts';
+import { isObject } from './builder.ts';
+import { validateHits } from './validate.ts';
 import { parseJson } from './json.ts';
 import { decoders, isPlainFormat } from './registry.ts';
 import type { BuildInfo, DecodeContext, Decoded } from './types.ts';
@@ -26,30 +26,6 @@ function optionalString(env: Record<string, unknown>, field: string): string | u
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string' || v === '') throw errors.badCoverage(`covgate envelope: "${field}" must be a non-empty string, got ${JSON.stringify(v)}`);
   return v;
-}
-
-function countArray(v: unknown, where: string): number[] {
-  if (v === undefined) return [];
-  if (!Array.isArray(v)) throw errors.badCoverage(`${where}: expected an array of hit counts`);
-  return v.map((n, i) => checkCount(n, `${where}[${i}]`));
-}
-
-/** Validates a counters-only `hits` object: path → {s, f, b}. */
-export function validateHits(hits: unknown): Record<string, FileCounters> {
-  if (!isObject(hits)) throw errors.badCoverage('covgate envelope: "hits" must be an object of path → {s, f, b}');
-  const out: Record<string, FileCounters> = {};
-  for (const [path, file] of Object.entries(hits)) {
-    const where = `covgate envelope hits[${JSON.stringify(path)}]`;
-    if (!isObject(file)) throw errors.badCoverage(`${where}: expected an object {s, f, b}`);
-    const b = file.b === undefined ? [] : file.b;
-    if (!Array.isArray(b)) throw errors.badCoverage(`${where}.b: expected an array of arrays of hit counts`);
-    out[path] = {
-      s: countArray(file.s, `${where}.s`),
-      f: countArray(file.f, `${where}.f`),
-      b: b.map((arms, i) => countArray(arms, `${where}.b[${i}]`)),
-    };
-  }
-  return out;
 }
 
 /**

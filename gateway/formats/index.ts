@@ -11,11 +11,14 @@ import { parseJson } from './json.ts';
 import { decoders, JSON_SNIFF_ORDER, TEXT_SNIFF_ORDER } from './registry.ts';
 import type { PlainFormat } from './registry.ts';
 import type { DecodeContext, Decoded, PayloadDecoder } from './types.ts';
+import { validateDecoded, type ValidateOptions } from './validate.ts';
 
 export * from './types.ts';
 export { decoders, isPlainFormat } from './registry.ts';
 export type { PlainFormat } from './registry.ts';
-export { decodeEnvelope, validateHits, ENVELOPE_CONTENT_TYPE } from './envelope.ts';
+export { decodeEnvelope, ENVELOPE_CONTENT_TYPE } from './envelope.ts';
+export { validateHits, validateCoverageMap, validateDecoded, pathProblem, MAX_PATH_LENGTH } from './validate.ts';
+export type { ValidateOptions } from './validate.ts';
 export { encodeCoverage, contentTypeOf } from './encode/index.ts';
 export type { EncodeOptions } from './encode/index.ts';
 
@@ -24,8 +27,18 @@ function mediaType(contentType: string | undefined): string {
   return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 function asText(body: Buffer | string): string {
-  const text = typeof body === 'string' ? body : body.toString('utf8');
+  let text: string;
+  if (typeof body === 'string') text = body;
+  else {
+    try {
+      text = utf8.decode(body);
+    } catch {
+      throw errors.badCoverage('coverage payload is not valid UTF-8');
+    }
+  }
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text; // drop a UTF-8 BOM
 }
 
@@ -70,10 +83,15 @@ async function decodeWith(decoder: PayloadDecoder, payload: unknown, ctx: Decode
  * unwrapped even when a plain JSON format is declared.
  *
  * Throws COVGATE_BAD_COVERAGE naming what is wrong (JSON parse position, the
- * file, line or field); never returns a partial map. Skipped parts (V8
+ * file, line or field); never returns a partial map. Every decoder's output
+ * passes `validateDecoded` (./validate.ts), the one boundary check. Skipped parts (V8
  * scripts without source) are listed in `warnings`.
  */
-export async function decodePayload(body: Buffer | string | object, ctx: DecodeContext): Promise<Decoded> {
+export async function decodePayload(body: Buffer | string | object, ctx: DecodeContext & ValidateOptions): Promise<Decoded> {
+  return validateDecoded(await decodeUnchecked(body, ctx), ctx);
+}
+
+async function decodeUnchecked(body: Buffer | string | object, ctx: DecodeContext): Promise<Decoded> {
   const declared = ctx.declaredFormat ?? 'auto';
   const type = mediaType(ctx.contentType);
 

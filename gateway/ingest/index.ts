@@ -16,12 +16,18 @@ export function structureUnknown(id: string): CovgateError {
   });
 }
 
-function checkHits(path: string, hits: FileCounters, expect: FileCounters): void {
-  if (hits.s.length !== expect.s.length || hits.f.length !== expect.f.length || hits.b.length !== expect.b.length) {
+function checkHits(path: string, hits: FileCounters, structure: FileStructure): void {
+  const nS = Object.keys(structure.statementMap).length;
+  const nF = Object.keys(structure.fnMap).length;
+  const arms = Object.values(structure.branchMap).map((m) => m.locations.length);
+  if (hits.s.length !== nS || hits.f.length !== nF || hits.b.length !== arms.length) {
     throw errors.badCoverage(
-      `counters-only reply for ${JSON.stringify(path)} does not fit its structure (s ${hits.s.length}/${expect.s.length}, f ${hits.f.length}/${expect.f.length}, b ${hits.b.length}/${expect.b.length})`,
+      `counters-only reply for ${JSON.stringify(path)} does not fit its structure (s ${hits.s.length}/${nS}, f ${hits.f.length}/${nF}, b ${hits.b.length}/${arms.length})`,
     );
   }
+  hits.b.forEach((h, i) => {
+    if (h.length !== arms[i]) throw errors.badCoverage(`counters-only reply for ${JSON.stringify(path)}: b[${i}] has ${h.length} counters, its branch has ${arms[i]} locations`);
+  });
 }
 
 /**
@@ -58,11 +64,7 @@ export function toAppendInput(decoded: Decoded, target: AppendInput['target'], s
       const hash = files[path];
       const structure = hash ? store.structure(hash) : undefined;
       if (!hash || !structure) throw structureUnknown(id);
-      checkHits(path, hits, {
-        s: Object.keys(structure.statementMap) as unknown as number[],
-        f: Object.keys(structure.fnMap) as unknown as number[],
-        b: Object.keys(structure.branchMap) as unknown as number[][],
-      });
+      checkHits(path, hits, structure);
       snapshot[path] = { structure: hash, counters: { s: hits.s, f: hits.f, b: hits.b } };
     }
     return { ...base, structures: new Map(), snapshot };

@@ -55,6 +55,7 @@ export function pushIngestRoutes(deps: PushIngestDeps) {
       for (const [k, v] of Object.entries(q)) {
         if (k === 'job' || k === 'format' || v === undefined) continue;
         if (!LABEL_RE.test(k)) throw errors.badData(`label name ${JSON.stringify(k)} is not a valid Prometheus label name`);
+        if (k.startsWith('__')) throw errors.badData(`label name ${JSON.stringify(k)} is reserved (names starting with "__" are internal)`);
         labels[k] = Array.isArray(v) ? v.join(',') : v;
       }
       labels.service ??= job;
@@ -66,6 +67,7 @@ export function pushIngestRoutes(deps: PushIngestDeps) {
         contentType: ctx.get('Content-Type') || undefined,
         instanceHeader: ctx.get('X-Coverage-Instance') || undefined,
         counters: 'cumulative',
+        requireFiles: true, // an empty push is a mistake, not a process that ran nothing
       });
       const id = `${PUSH_TARGET_PREFIX}${targetId(labels)}`;
       const input = toAppendInput(decoded, { id, job, labels }, deps.store);

@@ -2,6 +2,8 @@
  * A selector picks targets or sessions by labels: every key must match, a
  * key's values are alternatives ("any of"), as in `test_type=AT,MT`.
  */
+import { errors } from '../errors.ts';
+
 export type Selector = Record<string, string[]>;
 
 /** Query keys that are parameters of an endpoint, never label matchers. */
@@ -20,9 +22,18 @@ export const SECOND_SELECTOR_PREFIX = 'b.';
 export function parseSelector(input: Record<string, unknown> | undefined | null): Selector {
   const out: Selector = {};
   if (!input) return out;
+  if (typeof input !== 'object' || Array.isArray(input)) throw errors.badData('selector must be an object of label name → value(s)');
   for (const [key, raw] of Object.entries(input)) {
     if (NON_LABEL_PARAMS.has(key) || key.startsWith(SECOND_SELECTOR_PREFIX) || raw === undefined || raw === null) continue;
-    const parts = (Array.isArray(raw) ? raw : [raw]).flatMap((v) => String(v).split(','));
+    // Never String() a nested value (a deeply nested array overflowed the stack), never assign __proto__.
+    if (key === '__proto__' || key.length > 256) throw errors.badData(`selector: ${JSON.stringify(key.slice(0, 64))} is not a label name`);
+    const list = Array.isArray(raw) ? raw : [raw];
+    for (const v of list) {
+      if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+        throw errors.badData(`selector.${key}: values must be strings (or a list of strings), got ${v === null ? 'null' : Array.isArray(v) ? 'a nested array' : typeof v}`);
+      }
+    }
+    const parts = list.flatMap((v) => String(v).split(','));
     const values = parts.map((v) => v.trim()).filter((v) => v !== '');
     if (values.length > 0) out[key] = [...new Set([...(out[key] ?? []), ...values])];
   }

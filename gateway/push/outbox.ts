@@ -135,10 +135,11 @@ export function createPushOutbox(opts: PushOutboxOptions): PushOutbox {
       }
     })();
     w.inFlight = p;
-    void p.finally(() => {
+    const done = () => {
       w.inFlight = undefined;
       kick(w);
-    });
+    };
+    p.then(done, done); // not p.finally(): that forks an unobserved rejection
   }
 
   /** Starts the head record's attempt when it is due, else arms one wake-up for when it will be. */
@@ -170,11 +171,12 @@ export function createPushOutbox(opts: PushOutboxOptions): PushOutbox {
     const p = attempt(head, up, abort.signal).catch((err) => logger.error({ err: describeError(err), id: head.id }, 'push outbox: attempt crashed'));
     w.inFlight = p;
     w.abort = abort;
-    void p.finally(() => {
+    const done = () => {
       w.inFlight = undefined;
       w.abort = undefined;
       kick(w);
-    });
+    };
+    p.then(done, done);
   }
 
   async function attempt(rec: PushRecord, up: UpstreamConfig, signal: AbortSignal): Promise<void> {

@@ -285,10 +285,10 @@ export function createRegistry(deps: RegistryDeps): Registry {
       if (has && !managed.has(job)) {
         const d = discoverer(job);
         managed.set(job, d);
-        void deps.discovery.addProvider(job, REGISTRY_PROVIDER, d);
+        deps.discovery.addProvider(job, REGISTRY_PROVIDER, d).catch((err: unknown) => log.error({ err: describeError(err), job }, 'registry: adding the discovery provider failed'));
       } else if (!has && managed.has(job)) {
         managed.delete(job);
-        void deps.discovery.removeProvider(job, REGISTRY_PROVIDER);
+        deps.discovery.removeProvider(job, REGISTRY_PROVIDER).catch((err: unknown) => log.error({ err: describeError(err), job }, 'registry: removing the discovery provider failed'));
       }
     }
     try {

@@ -6,6 +6,7 @@ import type { RegistrationConfig } from '../config/types.ts';
 import { errors } from '../errors.ts';
 import { readBody, readJsonObject } from '../api/body.ts';
 import type { Registry } from './registry.ts';
+import { parseBody, registrationBodySchema } from '../api/schemas.ts';
 
 export interface RegistryRoutesDeps {
   registry: Registry;
@@ -37,7 +38,7 @@ export function registryRoutes(deps: RegistryRoutesDeps) {
   return (router: Router): void => {
     router.post('/api/v1/targets', async (ctx) => {
       refuseWhenDisabled(deps.config());
-      const body = await readJsonObject(ctx, BODY_LIMIT);
+      const body = parseBody(registrationBodySchema, await readJsonObject(ctx, BODY_LIMIT), 'registration');
       const r = await deps.registry.register({ job: body.job, url: body.url, labels: body.labels, ttl: body.ttl });
       const expiresAt = new Date(r.expiresAt).toISOString();
       ctx.status = r.created ? 201 : 200;

@@ -96,7 +96,7 @@ export class ScrapePool {
     const offset = scrapeOffset(t.id, t.intervalMs, this.deps.seed);
     const wait = (((offset - (now % t.intervalMs)) % t.intervalMs) + t.intervalMs) % t.intervalMs;
     const cancel = this.deps.scheduler.every(t.intervalMs, wait, () => {
-      void this.scrapeTarget(t, 'join');
+      this.scrapeTarget(t, 'join').catch((err: unknown) => this.deps.logger.error({ err, target: t.id }, 'scrape loop: scrape crashed'));
     });
     this.loops.set(t.id, cancel);
   }

@@ -94,12 +94,12 @@ export function createSessions(opts: SessionsOptions) {
     const prev = locks.get(id) ?? Promise.resolve();
     const run = prev.catch(() => undefined).then(fn);
     locks.set(id, run);
-    // The caller gets run's rejection; this chain must not become an unhandled one (it would end the process).
-    run
-      .finally(() => {
-        if (locks.get(id) === run) locks.delete(id);
-      })
-      .catch(() => undefined);
+    // The caller gets `run` (and its rejection); the lock cleanup must not fork a
+    // second, unobserved rejected promise (that was an unhandled rejection: issue 8).
+    const release = () => {
+      if (locks.get(id) === run) locks.delete(id);
+    };
+    run.then(release, release);
     return run;
   }
 

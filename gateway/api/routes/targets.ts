@@ -4,6 +4,7 @@ import { matchesSelector, parseSelector, type Selector } from '../../model/index
 import type { CoverageQuery } from '../../merge/index.ts';
 import type { ScrapeManager, ScrapeTarget } from '../../scrape/index.ts';
 import { readJsonObject } from '../body.ts';
+import { parseBody, selectorBodySchema } from '../schemas.ts';
 
 export interface TargetsDeps {
   scrape: ScrapeManager;
@@ -59,7 +60,7 @@ export function targetRoutes(deps: TargetsDeps) {
     // starts a new window: a target-label query shows only coverage since.
     // A target whose reset failed keeps its window and is reported.
     router.post('/api/v1/clear', async (ctx) => {
-      const selector = { ...parseSelector(ctx.query as Record<string, unknown>), ...parseSelector(await readJsonObject(ctx)) };
+      const selector = { ...parseSelector(ctx.query as Record<string, unknown>), ...parseSelector(parseBody(selectorBodySchema, await readJsonObject(ctx), 'selector')) };
       const selected = deps.scrape.targets().filter((t) => targetMatches(t, selector));
       if (selected.length === 0) throw errors.notFound(`no target matches the selector ${JSON.stringify(selector)}`);
       const ids = new Set(selected.map((t) => t.id));
@@ -84,7 +85,7 @@ export function targetRoutes(deps: TargetsDeps) {
     });
 
     router.post('/api/v1/scrape', async (ctx) => {
-      const selector = { ...parseSelector(ctx.query as Record<string, unknown>), ...parseSelector(await readJsonObject(ctx)) };
+      const selector = { ...parseSelector(ctx.query as Record<string, unknown>), ...parseSelector(parseBody(selectorBodySchema, await readJsonObject(ctx), 'selector')) };
       const results = await deps.scrape.scrape((t) => targetMatches(t, selector));
       ctx.body = {
         status: 'success',

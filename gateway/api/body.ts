@@ -46,7 +46,11 @@ export async function readBody(ctx: Context, limit: number): Promise<Buffer> {
   const req = ctx.req as Readable;
   // The request itself stays out of the pipeline: destroying it would reset the
   // socket before the 413 is written. It is unpiped when reading stops early.
-  const out: Readable = decoder ? pipeline(countWire, decoder(), () => undefined) : countWire;
+  // Whatever the decompressor rejects is the body's fault (a 400), whichever zlib/brotli code it carries.
+  let decoderError: Error | undefined;
+  const dec = decoder?.();
+  dec?.once('error', (err) => (decoderError = err));
+  const out: Readable = dec ? pipeline(countWire, dec, () => undefined) : countWire;
   const onReqError = (err: Error) => countWire.destroy(err);
   req.once('error', onReqError);
   req.pipe(countWire);
@@ -65,8 +69,8 @@ export async function readBody(ctx: Context, limit: number): Promise<Buffer> {
     }
     if (isCovgateError(err)) throw err;
     const code = (err as { code?: string }).code ?? '';
-    if (decoder && (code.startsWith('Z_') || code.startsWith('ERR_BROTLI') || code === 'ERR__ERROR_FORMAT_PADDING_1' || /header|invalid|unexpected end/i.test((err as Error).message ?? ''))) {
-      throw errors.badData(`request body is not valid ${encoding}: ${(err as Error).message}`);
+    if (decoderError || (decoder && (code.startsWith('Z_') || code.startsWith('ERR_BROTLI') || /header|invalid|unexpected end/i.test((err as Error).message ?? '')))) {
+      throw errors.badData(`request body is not valid ${encoding}: ${(decoderError ?? (err as Error)).message}`);
     }
     if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET') throw errors.badData('request body ended early (connection closed)');
     throw err;

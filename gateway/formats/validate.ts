@@ -314,5 +314,7 @@ export function validateDecoded(decoded: Decoded, opts: ValidateOptions = {}): D
   const meta = processMetaSchema.safeParse({ instance: decoded.instance, structureId: decoded.structureId, startTime: decoded.startTime, build: decoded.build });
   if (!meta.success) throw errors.badCoverage(describeIssue('coverage payload metadata', meta.error));
   if (decoded.hits !== undefined) return { ...decoded, hits: validateHits(decoded.hits, opts) };
+  // gocovdata counters-only: hits exist only once ingest resolves them against the stored structure (validated there)
+  if (decoded.resolveHits && decoded.coverage === undefined) return decoded;
   return { ...decoded, coverage: validateCoverageMap(decoded.coverage ?? {}, opts) };
 }

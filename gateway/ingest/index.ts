@@ -5,6 +5,7 @@
 import { errors, CovgateError } from '../errors.ts';
 import { splitCoverageMap, type FileCounters, type FileStructure, type Snapshot } from '../model/index.ts';
 import type { Decoded } from '../formats/types.ts';
+import { validateHits } from '../formats/validate.ts';
 import type { AppendInput, CoverageStore } from '../store/index.ts';
 
 /** Code of the error raised when a counters-only reply names a structure the store does not hold. */
@@ -53,7 +54,7 @@ export function toAppendInput(decoded: Decoded, target: AppendInput['target'], s
       if (!structure) throw structureUnknown(id);
       structures[path] = structure;
     }
-    decoded = { ...decoded, hits: decoded.resolveHits(id, structures), resolveHits: undefined };
+    decoded = { ...decoded, hits: validateHits(decoded.resolveHits(id, structures)), resolveHits: undefined };
   }
   if (decoded.hits) {
     const id = decoded.structureId;

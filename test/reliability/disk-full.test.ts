@@ -122,7 +122,12 @@ describe('disk full: the store refuses writes, says why, and recovers without a 
     const failed = (await g.api.post('/api/v1/scrape', {})).data.data.results[0];
     expect(failed.result).to.not.equal('success');
     expect(failed.error).to.match(/not writable/);
-    // (/test-started on a full disk is covered with the session crash fix of issue 8 item 1.)
+    // Sessions on a full disk: refused with 503, and the gateway keeps serving (it used to exit here).
+    const started = await g.api.post('/test-started', { session: 'on-full-disk' });
+    expect(started.status, JSON.stringify(started.data)).to.equal(503);
+    const finished = await g.api.post('/test-finished', { session: 'on-full-disk' });
+    expect(finished.status, JSON.stringify(finished.data)).to.be.oneOf([404, 503]);
+    expect((await g.api.get('/-/healthy')).status).to.equal(200);
 
     // Free the space: the probe write reopens the store by itself.
     rmSync(filler);

@@ -90,29 +90,25 @@ export function checkThresholds(total: Record<string, SummaryTotals>, thresholds
   return failures;
 }
 
+/** Flags of the commands that work on local files (merge, subtract, intersect). */
+const LOCAL_FILE_FLAGS: Options = { output: { type: 'string', short: 'o' }, format: { type: 'string', short: 'f' }, 'input-format': { type: 'string' } };
+const LOCAL_FILE_HELP = `  -o, --output <file>      where to write (default stdout; a folder for html)
+  -f, --format <f>         ${LOCAL_OUTPUTS.join(', ')} (default istanbul)
+      --input-format <f>   the inputs' format (default: recognised from each file)`;
+
 /** `covgate subtract|intersect A B...`: model/set-ops.ts on local files of any format. */
 function setOpCommand(op: 'subtract' | 'intersect', summary: string): Command {
   return {
     summary,
     usage: `covgate ${op} A B... [-o out] [--format F]`,
-    flags: { output: { type: 'string', short: 'o' }, format: { type: 'string', short: 'f' }, 'input-format': { type: 'string' } },
-    help: `  -o, --output <file>      where to write (default stdout; a folder for html)
-  -f, --format <f>         ${LOCAL_OUTPUTS.join(', ')} (default istanbul)
-      --input-format <f>   the inputs' format (default: recognised from each file)`,
+    flags: LOCAL_FILE_FLAGS,
+    help: LOCAL_FILE_HELP,
     async run(v, files) {
       if (files.length < 2) throw new CliError(EXIT.usage, `${op} needs at least two files`);
-      const { readCoverageFile, mergeMaps, writeCoverage } = await local();
+      const { readAll, mergeMaps, writeCoverage } = await local();
       const { combineCoverage } = await import('../model/index.ts');
       const format = outputFlag(v, 'istanbul');
-      const inputFormat = v['input-format'] as string | undefined;
-      const bar = progress('reading', files.length);
-      const maps = [];
-      for (const f of files) {
-        maps.push(await readCoverageFile(f, inputFormat));
-        bar.tick();
-      }
-      bar.done();
-      const [a, ...rest] = maps;
+      const [a, ...rest] = await readAll(files, v['input-format'] as string | undefined);
       // subtract: A minus what any other covers; intersect: A within each of the others
       const result = op === 'subtract' ? combineCoverage(a!, mergeMaps(rest), 'subtract') : rest.reduce((acc, b) => combineCoverage(acc, b, 'intersect'), a!);
       const out = writeCoverage(result, format, v.output as string | undefined);
@@ -264,10 +260,8 @@ export const COMMANDS: Record<string, Command> = {
   merge: {
     summary: 'merge local coverage files of any format (no gateway needed)',
     usage: 'covgate merge FILES... [-o out] [--format F]',
-    flags: { output: { type: 'string', short: 'o' }, format: { type: 'string', short: 'f' }, 'input-format': { type: 'string' } },
-    help: `  -o, --output <file>      where to write (default stdout; a folder for html)
-  -f, --format <f>         ${LOCAL_OUTPUTS.join(', ')} (default istanbul)
-      --input-format <f>   the inputs' format (default: recognised from each file)`,
+    flags: LOCAL_FILE_FLAGS,
+    help: LOCAL_FILE_HELP,
     async run(v, files) {
       const { readAndMerge, writeCoverage } = await local();
       const map = await readAndMerge(files, v['input-format'] as string | undefined);

@@ -56,8 +56,8 @@ export function mergeMaps(maps: CoverageMapData[]): CoverageMapData {
   return set.toCoverageMap((h) => structures.get(h)).map;
 }
 
-/** Reads and merges `files`, with a progress bar on a terminal. */
-export async function readAndMerge(files: string[], format?: string): Promise<CoverageMapData> {
+/** Reads `files` (any format, or `format`), with a progress bar on a terminal. */
+export async function readAll(files: string[], format?: string): Promise<CoverageMapData[]> {
   if (!files.length) throw new CliError(EXIT.usage, 'no input files');
   const bar = progress('reading', files.length);
   const maps: CoverageMapData[] = [];
@@ -66,7 +66,12 @@ export async function readAndMerge(files: string[], format?: string): Promise<Co
     bar.tick();
   }
   bar.done();
-  return mergeMaps(maps);
+  return maps;
+}
+
+/** Reads and merges `files`. */
+export async function readAndMerge(files: string[], format?: string): Promise<CoverageMapData> {
+  return mergeMaps(await readAll(files, format));
 }
 
 /** Writes `map` as `format` to `out` (a file; a folder for html), or returns the text for stdout. */

@@ -27,6 +27,7 @@ import { createScrapeManager } from './scrape/index.ts';
 import { createCoverageStore } from './store/index.ts';
 import { createSessions, sessionRoutes, type SessionRecord } from './sessions/index.ts';
 import { pushIngestRoutes } from './ingest/routes.ts';
+import { isPushTarget } from './ingest/index.ts';
 import { matchesSelector, type PathMap, type Selector } from './model/index.ts';
 import { createReports } from './report/index.ts';
 import { createHistory, statusPageRoutes, type HistoryPoint } from './status/index.ts';
@@ -116,7 +117,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     const liveServices = () => {
       const live = new Set<string>();
       for (const t of scrape.targets()) live.add(`${t.job}\0${t.labels.service ?? t.job}`);
-      for (const t of store.targets()) if (t.id.startsWith('push:')) live.add(`${t.job}\0${t.labels.service ?? t.job}`);
+      for (const t of store.targets()) if (isPushTarget(t)) live.add(`${t.job}\0${t.labels.service ?? t.job}`);
       return live;
     };
     const diffCoverage = createDiffCoverage({
@@ -196,7 +197,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
             bodyBytes: r.bodyBytes,
             result: r.result,
           });
-          if (r.result === 'success') metrics.snapshotStored(1);
+          if (r.stored) metrics.snapshotStored(1);
         },
         targetRestarted: (job, instance) => metrics.targetRestarted(job, instance),
         targetRemoved: (job, instance) => metrics.targetRemoved(job, instance),
@@ -289,6 +290,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
       },
     });
     await sessions.open();
+    // covgate_last_session_coverage_ratio survives a restart: replay the finished sessions, oldest first.
+    for (const s of sessions.lastFinished()) for (const [service, summary] of Object.entries(s.services ?? {})) metrics.sessionFinished(service, summary);
     sessionsRef = sessions;
     query.setResolver((selector) => sessions.resolve(selector));
 
@@ -326,7 +329,11 @@ export function createGateway(opts: GatewayOptions): Gateway {
         bodyLimit: 64 * 1024 * 1024,
         openReport: (selector, highlight, caption) => reports.openHighlighted(selector, highlight, caption),
       }),
-      pushIngestRoutes({ store, clock, bodyLimit: () => cfg().server.body_size_limit, onIngested: () => query.bump() }),
+      pushIngestRoutes({ store, clock, bodyLimit: () => cfg().server.body_size_limit, onIngested: (stored) => {
+          query.bump();
+          if (stored) metrics.snapshotStored(1);
+        },
+      }),
       sessionRoutes({ sessions }),
       registryRoutes({ registry, config: () => cfg().registration }),
       pushRoutes({ outbox }),

@@ -6,8 +6,8 @@
  */
 import { z } from 'zod';
 import { errors } from '../errors.ts';
+import { LABEL_NAME_RE as LABEL_NAME } from '../model/labels.ts';
 
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const MAX_VALUE = 1024;
 
 export const labelName = z

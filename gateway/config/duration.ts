@@ -43,9 +43,18 @@ export function parseDuration(s: string): number {
   return ms;
 }
 
+/** parseDuration, but `undefined` for a malformed duration (relabeled `__scrape_interval__` labels). */
+export function tryParseDuration(s: string): number | undefined {
+  try {
+    return parseDuration(s);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Formats milliseconds the way Prometheus prints a model.Duration:
- * compound, largest unit first ("1h30m", "21d", "2w3d"); years only when exact;
+ * compound, largest unit first ("1h30m", "21d", "2w"); years and weeks only when exact;
  * 0 → "0s". Fractional milliseconds are truncated. parseDuration(formatDuration(x)) === x.
  */
 export function formatDuration(ms: number): string {
@@ -61,8 +70,9 @@ export function formatDuration(ms: number): string {
       rest -= v * mult;
     }
   };
+  // Years and weeks only when exact, as Prometheus does: "90d" reads better than "12w6d".
   unit('y', YEAR, true);
-  unit('w', WEEK, false);
+  unit('w', WEEK, true);
   unit('d', DAY, false);
   unit('h', HOUR, false);
   unit('m', MINUTE, false);

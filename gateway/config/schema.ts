@@ -10,9 +10,12 @@ import { z } from 'zod';
 import ipaddr from 'ipaddr.js';
 import { validate as validateCron } from 'node-cron';
 import { DURATION_HINT, parseDuration, parseSize, SIZE_HINT } from './duration.ts';
+import { LABEL_NAME_RE } from '../model/labels.ts';
+import { SCRAPE_FORMATS } from './formats.ts';
 
-/** Label names as Prometheus allows them. */
-export const LABEL_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+/** Label names as Prometheus allows them (model/labels.ts). */
+export { LABEL_NAME_RE };
+
 /** A relabel target_label: a label name, possibly built from $1 / ${1} / ${name} groups. */
 const TARGET_LABEL_RE = /^(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+$/;
 /** An HTTP header field name (RFC 9110 token). */
@@ -238,7 +241,7 @@ const diffConfig = z.strictObject({
   head: gitRef,
 });
 
-export const SCRAPE_FORMATS = ['auto', 'covgate', 'istanbul', 'v8', 'gocover', 'lcov', 'cobertura', 'coveralls', 'gocovdata'] as const;
+export { SCRAPE_FORMATS };
 export const PUSH_FORMATS = ['istanbul', 'lcov', 'cobertura', 'covgate'] as const;
 export const UPSTREAM_KINDS = ['http', 'codecov', 'coveralls', 'sonarqube', 'canyon'] as const;
 /** codecov-cli's GitService values (codecov_cli/helpers/git.py) plus github-actions (helpers/upload_url_validation.py). */

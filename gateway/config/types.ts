@@ -5,8 +5,9 @@
  */
 export type Labels = Record<string, string>;
 
-export type PayloadFormat = 'covgate' | 'istanbul' | 'v8' | 'gocover' | 'lcov' | 'cobertura' | 'coveralls' | 'gocovdata';
-export type ScrapeFormat = 'auto' | PayloadFormat;
+import type { PayloadFormat, ScrapeFormat } from './formats.ts';
+
+export type { PayloadFormat, ScrapeFormat };
 export type PushFormat = 'istanbul' | 'lcov' | 'cobertura' | 'covgate';
 /** The protocol of an upstream coverage center (gateway/push/centers/). */
 export type UpstreamKind = 'http' | 'codecov' | 'coveralls' | 'sonarqube' | 'canyon';

@@ -26,7 +26,7 @@ export {
   type DroppedTarget,
   type PopulateResult,
 } from './target.ts';
-export { formatDuration, parseDuration } from './duration.ts';
+export { formatDuration, tryParseDuration as parseDuration } from '../config/duration.ts';
 export {
   createDiscoveryManager,
   type DiscoveryManager,

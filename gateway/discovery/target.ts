@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Labels, ScrapeConfig } from '../config/types.ts';
-import { formatDuration, parseDuration } from './duration.ts';
+import { formatDuration, tryParseDuration as parseDuration } from '../config/duration.ts';
 import { relabel } from './relabel.ts';
 import type { TargetGroup } from './types.ts';
 

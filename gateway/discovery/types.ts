@@ -77,7 +77,7 @@ export interface DiscoveryError {
 export type HttpGet = (url: string, opts: { timeoutMs: number; signal?: AbortSignal }) => Promise<{ status: number; body: string }>;
 
 /** Label names Prometheus accepts (legacy validation). */
-export const LABEL_NAME_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+export { LABEL_NAME_RE } from '../model/labels.ts';
 
 /** Deep-enough copy of groups so providers and consumers never share arrays. */
 export function cloneGroups(groups: readonly TargetGroup[]): TargetGroup[] {

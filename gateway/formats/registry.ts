@@ -1,6 +1,6 @@
 /**
  * The payload decoders by format. Adding a format is one decoder file plus
- * one line here (and its name in config's PayloadFormat).
+ * one line here (and its name in config/formats.ts, the one list of names).
  */
 import type { PayloadDecoder } from './types.ts';
 import type { PayloadFormat } from '../config/types.ts';

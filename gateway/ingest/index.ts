@@ -6,6 +6,12 @@ import { errors, CovgateError } from '../errors.ts';
 import { splitCoverageMap, type FileCounters, type FileStructure, type Snapshot } from '../model/index.ts';
 import type { Decoded } from '../formats/types.ts';
 import { validateHits } from '../formats/validate.ts';
+
+/** Prefix of the ids of targets that exist only through push ingest. */
+export const PUSH_TARGET_PREFIX = 'push:';
+
+/** Whether a stored target exists only through push ingest (no scrape target behind it). */
+export const isPushTarget = (t: { id: string }): boolean => t.id.startsWith(PUSH_TARGET_PREFIX);
 import type { AppendInput, CoverageStore } from '../store/index.ts';
 
 /** Code of the error raised when a counters-only reply names a structure the store does not hold. */

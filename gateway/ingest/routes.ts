@@ -7,18 +7,20 @@ import { errors } from '../errors.ts';
 import { decodePayload } from '../formats/index.ts';
 import type { ScrapeFormat } from '../formats/types.ts';
 import type { CoverageStore } from '../store/index.ts';
-import { toAppendInput } from './index.ts';
+import { PUSH_TARGET_PREFIX, toAppendInput } from './index.ts';
+import { LABEL_NAME_RE as LABEL_RE } from '../model/labels.ts';
+import { SCRAPE_FORMATS } from '../config/formats.ts';
 
 export interface PushIngestDeps {
   store: CoverageStore;
   clock: Clock;
   /** Largest accepted body, after decompression (`server.body_size_limit`, read per request so a reload applies). */
   bodyLimit: () => number;
-  onIngested?: () => void;
+  /** Called after each acknowledged push; `stored` says whether a snapshot was written. */
+  onIngested?: (stored: boolean) => void;
 }
 
-const FORMATS = new Set(['auto', 'covgate', 'istanbul', 'v8', 'gocover', 'lcov', 'cobertura', 'coveralls', 'gocovdata']);
-const LABEL_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const FORMATS = new Set<string>(SCRAPE_FORMATS);
 
 /** The lifetime that pushes without an instance fold into: one per set of file structures (one per build). */
 export function foldedInstance(snapshot: Record<string, { structure: string }>): string {
@@ -30,8 +32,6 @@ export function foldedInstance(snapshot: Record<string, { structure: string }>):
 /** Instance of a lifetime accumulating pushes without an instance. */
 export const FOLDED_INSTANCE_PREFIX = 'push-runs:';
 
-/** Prefix of the ids of targets that exist only through push ingest. */
-export const PUSH_TARGET_PREFIX = 'push:';
 
 /**
  * POST /api/v1/coverage?job=…&<label>=… : push ingest for batch jobs, unit-test
@@ -79,7 +79,7 @@ export function pushIngestRoutes(deps: PushIngestDeps) {
         input.counters = 'delta';
       }
       const r = await deps.store.append(input, deps.clock.now());
-      deps.onIngested?.();
+      deps.onIngested?.(r.changed);
       ctx.status = 202;
       ctx.body = { status: 'success', data: { target: id, labels, lifetime: r.lifetimeId, files: r.files, format: decoded.format } };
     });

@@ -273,7 +273,7 @@ export function createMetrics(opts: MetricsOptions): GatewayMetrics {
   });
   const snapshotsWritten = new Counter({
     name: 'covgate_store_snapshots_written_total',
-    help: 'Coverage snapshots written to the store.',
+    help: 'Coverage snapshots written to the store by scrapes and pushes (an unchanged snapshot writes nothing and is not counted).',
     registers: [registry],
   });
 

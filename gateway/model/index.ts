@@ -9,6 +9,7 @@ export type { CounterSetData } from './counter-set.ts';
 export { summarize, summarizeFiles, ratio, isAvailable, expandGoStatements, isGoFile, lineCounts } from './summary.ts';
 export { parseSelector, parseSecondSelector, matchesSelector, selectorToString, NON_LABEL_PARAMS, SECOND_SELECTOR_PREFIX } from './selector.ts';
 export type { Selector } from './selector.ts';
+export { LABEL_NAME_RE, isLabelName } from './labels.ts';
 export { combineCoverage, isSetOp, locationKey, SET_OPS } from './set-ops.ts';
 export type { SetOp } from './set-ops.ts';
 export { applyPathMap, mapPath } from './path-map.ts';

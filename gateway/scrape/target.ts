@@ -203,7 +203,7 @@ export class ScrapeTarget {
     }
   }
 
-  private async fetchAndStore(useKnownStructure: boolean): Promise<{ outcome: ScrapeOutcome; bytes: number; restarted?: boolean; newLifetime?: boolean }> {
+  private async fetchAndStore(useKnownStructure: boolean): Promise<{ outcome: ScrapeOutcome; bytes: number; restarted?: boolean; newLifetime?: boolean; stored?: boolean }> {
     const { config, deps } = this;
     const headers: Record<string, string> = {
       Accept: ACCEPT,
@@ -255,7 +255,7 @@ export class ScrapeTarget {
     if (decoded.structureId) this.structureId = decoded.structureId;
     if (decoded.instance) this.processInstance = decoded.instance;
     if (config.reset_after_scrape) await this.reset().catch(() => undefined);
-    return { outcome: 'success', bytes: res.body.length, restarted: appended.restarted, newLifetime: appended.newLifetime };
+    return { outcome: 'success', bytes: res.body.length, restarted: appended.restarted, newLifetime: appended.newLifetime, stored: appended.changed };
   }
 
   /** Whether the target is a goc agent (gocover at goc's /v1/cover/profile). */
@@ -287,12 +287,14 @@ export class ScrapeTarget {
     let error: string | undefined;
     let restarted: boolean | undefined;
     let newLifetime: boolean | undefined;
+    let stored: boolean | undefined;
     try {
       const r = await this.fetchAndStore(true);
       outcome = r.outcome;
       bytes = r.bytes;
       restarted = r.restarted;
       newLifetime = r.newLifetime;
+      stored = r.stored;
       this.health = 'up';
       this.lastError = '';
     } catch (err) {
@@ -318,6 +320,7 @@ export class ScrapeTarget {
       bodyBytes: bytes,
       restarted,
       newLifetime,
+      stored,
     };
   }
 }

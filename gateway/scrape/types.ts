@@ -18,6 +18,8 @@ export interface ScrapeResult {
   /** Set when a new process lifetime started with this scrape. */
   restarted?: boolean;
   newLifetime?: boolean;
+  /** Whether the store wrote a snapshot (an unchanged cumulative snapshot writes nothing). */
+  stored?: boolean;
 }
 
 /** What /api/v1/targets shows of an active target. */

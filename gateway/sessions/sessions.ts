@@ -3,7 +3,8 @@ import type { Labels } from '../config/types.ts';
 import { errors } from '../errors.ts';
 import type { Clock } from '../clock/index.ts';
 import type { Logger } from '../log/index.ts';
-import { CounterSet, matchesSelector, parseSelector, summarize, type CoverageMapData, type Selector, type Summary } from '../model/index.ts';
+import { CounterSet, isLabelName, matchesSelector, parseSelector, summarize, type CoverageMapData, type Selector, type Summary } from '../model/index.ts';
+import { isPushTarget } from '../ingest/index.ts';
 import type { CoverageStore, KeyValue } from '../store/index.ts';
 import type { LifetimeState, PushStatus, SessionRecord, SessionView } from './types.ts';
 
@@ -81,7 +82,7 @@ export function createSessions(opts: SessionsOptions) {
   const targetIds = (selector: Selector) =>
     opts.store
       .targets()
-      .filter((t) => !t.id.startsWith('push:') && matchesSelector({ ...t.labels, job: t.job }, selector))
+      .filter((t) => !isPushTarget(t) && matchesSelector({ ...t.labels, job: t.job }, selector))
       .map((t) => t.id);
 
   function stateOf(ids: string[]): LifetimeState {
@@ -123,7 +124,7 @@ export function createSessions(opts: SessionsOptions) {
     if (typeof labels !== 'object' || Array.isArray(labels)) throw errors.badData('"labels" must be an object of label name → string');
     const out: Labels = {};
     for (const [k, v] of Object.entries(labels as Record<string, unknown>)) {
-      if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k)) throw errors.badData(`label name ${JSON.stringify(k)} is not a valid Prometheus label name`);
+      if (!isLabelName(k)) throw errors.badData(`label name ${JSON.stringify(k)} is not a valid Prometheus label name`);
       if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw errors.badData(`label ${k}: value must be a string`);
       out[k] = String(v);
     }
@@ -304,14 +305,14 @@ export function createSessions(opts: SessionsOptions) {
           set.addSet(CounterSet.fromJSON(data));
         }
       }
-      const pushed = opts.store.targets().filter((t) => t.id.startsWith('push:') && matchesSelector({ ...t.labels, job: t.job }, selector));
+      const pushed = opts.store.targets().filter((t) => isPushTarget(t) && matchesSelector({ ...t.labels, job: t.job }, selector));
       if (pushed.length > 0) set.addSet(opts.store.counterSet({ ids: pushed.map((t) => t.id) }));
       return set;
     },
 
     version: () => version,
 
-    /** Latest finished session per service, for metrics after a restart. */
+    /** Finished sessions, oldest first: main replays them into the last-session metric after a restart. */
     lastFinished(): SessionRecord[] {
       return [...sessions.values()].filter((s) => s.state === 'finished').sort((a, b) => a.finishedAt! - b.finishedAt!);
     },

@@ -459,7 +459,6 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     close,
     append,
     structure: (hash) => structures.get(hash),
-    hasStructure: (hash) => structures.has(hash),
     envelopeFiles: (targetId, id) => envelopes.get(envelopeKey(targetId, id)),
     health: () => (failure ? { writable: false, cause: failure.cause, since: failure.since } : { writable: true }),
     recover,

@@ -82,7 +82,6 @@ export interface CoverageStore {
   close(): Promise<void>;
   append(input: AppendInput, now: number): Promise<AppendResult>;
   structure(hash: string): FileStructure | undefined;
-  hasStructure(hash: string): boolean;
   /**
    * Files of an envelope-level structure id the target itself sent, when known.
    * Scoped per target: another client's id never resolves here.

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { scrapeConfigDefaults } from '../../gateway/config/defaults.ts';
 import type { RelabelConfig, ScrapeConfig } from '../../gateway/config/types.ts';
-import { formatDuration, parseDuration } from '../../gateway/discovery/duration.ts';
+import { formatDuration, tryParseDuration as parseDuration } from '../../gateway/config/duration.ts';
 import { hashLabels, populateLabels, scrapeOffset, targetId, targetsFromGroup } from '../../gateway/discovery/target.ts';
 
 /** A defaulted scrape config (the loader's own defaults) with overrides. */

@@ -186,4 +186,32 @@ describe('test sessions and push ingest (real gateway and exporters)', function 
     expect(home.data).to.match(/<a href="\/">covgate<\/a>/);
     expect(home.data).to.match(/orders/);
   });
+
+  it('keeps covgate_last_session_coverage_ratio across a gateway restart', async () => {
+    const a = await exporter();
+    const g = await gateway(`scrape_configs:${job('orders', [a.address])}`);
+    await g.api.post('/test-started', { session: 'm1' });
+    await a.hit('/add?a=1&b=2');
+    await g.api.post('/test-finished', { session: 'm1' });
+    const series = (text: string) => text.split('\n').filter((l) => l.startsWith('covgate_last_session_coverage_ratio{')).sort();
+    const before = series((await g.api.get('/metrics')).data as string);
+    expect(before.length).to.be.greaterThan(0);
+    await g.kill();
+    const again = await gateway(`scrape_configs:${job('orders', [a.address])}`, g.dataDir);
+    expect(series((await again.api.get('/metrics')).data as string)).to.deep.equal(before);
+  });
+
+  it('counts in covgate_store_snapshots_written_total only scrapes and pushes that wrote a snapshot', async () => {
+    const a = await exporter();
+    const g = await gateway(`scrape_configs:${job('orders', [a.address])}`);
+    const written = async () => Number(/^covgate_store_snapshots_written_total (\d+)/m.exec((await g.api.get('/metrics')).data as string)?.[1] ?? 'NaN');
+    await a.hit('/add?a=1&b=2');
+    await g.api.post('/api/v1/scrape', {});
+    const first = await written();
+    await g.api.post('/api/v1/scrape', {}); // nothing ran: nothing written
+    expect(await written()).to.equal(first);
+    await a.hit('/add?a=3&b=4');
+    await g.api.post('/api/v1/scrape', {});
+    expect(await written()).to.equal(first + 1);
+  });
 });

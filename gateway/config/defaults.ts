@@ -82,6 +82,7 @@ export function scrapeConfigDefaults(global: GlobalConfig = defaultGlobalConfig(
     static_configs: [],
     file_sd_configs: [],
     goc_sd_configs: [],
+    kubernetes_sd_configs: [],
     relabel_configs: [],
   };
 }

@@ -16,12 +16,14 @@ import * as nodePath from 'node:path';
 import { errors } from '../errors.ts';
 import { formatDuration } from './duration.ts';
 import { defaultGzip, DEFAULTS, defaultGlobalConfig } from './defaults.ts';
-import { configErrorMessage, rawConfigSchema, type RawConfig, type RawDiffConfig, type RawRelabelConfig, type RawScrapeConfig, type RawUpstreamConfig } from './schema.ts';
+import { configErrorMessage, rawConfigSchema, type RawConfig, type RawDiffConfig, type RawKubernetesSDConfig, type RawRelabelConfig, type RawScrapeConfig, type RawUpstreamConfig } from './schema.ts';
 import type {
   AuthConfig,
   DiffConfig,
   GatewayConfig,
   GlobalConfig,
+  KubernetesSDConfig,
+  KubernetesSDRole,
   PushConfig,
   RegistrationConfig,
   RelabelConfig,
@@ -215,8 +217,58 @@ function finalizeScrapeConfig(raw: RawScrapeConfig, global: GlobalConfig, path: 
       server: g.server,
       refresh_interval: g.refresh_interval ?? DEFAULTS.gocSdRefreshInterval,
     })),
+    kubernetes_sd_configs: (raw.kubernetes_sd_configs ?? []).map((k, i) => finalizeKubernetesSD(k, [...path, 'kubernetes_sd_configs', i], ctx)),
     relabel_configs: (raw.relabel_configs ?? []).map((r, i) => finalizeRelabel(r, [...path, 'relabel_configs', i], ctx)),
   };
+}
+
+/** Which selector roles each discovery role reads (Prometheus `allowedSelectors`, without the node role). */
+const KUBERNETES_SELECTOR_ROLES: Record<KubernetesSDRole, KubernetesSDRole[]> = {
+  pod: ['pod'],
+  service: ['service'],
+  endpoints: ['pod', 'service', 'endpoints'],
+};
+
+/** Prometheus' SDConfig.UnmarshalYAML checks, with its wording, located at the key. */
+function finalizeKubernetesSD(raw: RawKubernetesSDConfig, path: ConfigPath, ctx: Ctx): KubernetesSDConfig {
+  const resolve = (p: string | undefined) => (p === undefined ? undefined : nodePath.resolve(ctx.baseDir, p));
+  const out: KubernetesSDConfig = {
+    role: raw.role,
+    tls_config: { insecure_skip_verify: raw.tls_config?.insecure_skip_verify ?? false },
+    namespaces: { names: [...(raw.namespaces?.names ?? [])], own_namespace: raw.namespaces?.own_namespace ?? false },
+    selectors: (raw.selectors ?? []).map((s) => ({ role: s.role, ...(s.label ? { label: s.label } : {}), ...(s.field ? { field: s.field } : {}) })),
+  };
+  if (raw.api_server !== undefined) out.api_server = raw.api_server;
+  if (raw.kubeconfig_file !== undefined) out.kubeconfig_file = resolve(raw.kubeconfig_file)!;
+  if (raw.bearer_token_file !== undefined) out.bearer_token_file = resolve(raw.bearer_token_file)!;
+  if (raw.tls_config?.ca_file !== undefined) out.tls_config.ca_file = resolve(raw.tls_config.ca_file)!;
+
+  if (raw.api_server !== undefined && raw.kubeconfig_file !== undefined) {
+    ctx.issues.push({ path: [...path, 'kubeconfig_file'], message: "cannot use 'kubeconfig_file' and 'api_server' simultaneously" });
+  }
+  for (const key of ['bearer_token_file', 'tls_config'] as const) {
+    if (raw[key] === undefined) continue;
+    if (raw.kubeconfig_file !== undefined) {
+      ctx.issues.push({ path: [...path, key], message: "cannot use a custom HTTP client configuration together with 'kubeconfig_file'" });
+    } else if (raw.api_server === undefined) {
+      ctx.issues.push({ path: [...path, key], message: "to use custom HTTP client configuration please provide the 'api_server' URL explicitly" });
+    }
+  }
+  if (out.namespaces.own_namespace && raw.api_server !== undefined) {
+    ctx.issues.push({ path: [...path, 'namespaces', 'own_namespace'], message: "cannot use 'api_server' and 'namespaces.own_namespace' simultaneously" });
+  }
+  if (out.namespaces.own_namespace && raw.kubeconfig_file !== undefined) {
+    ctx.issues.push({ path: [...path, 'namespaces', 'own_namespace'], message: "cannot use 'kubeconfig_file' and 'namespaces.own_namespace' simultaneously" });
+  }
+  const seen = new Set<string>();
+  out.selectors.forEach((s, i) => {
+    const at = [...path, 'selectors', i, 'role'];
+    if (seen.has(s.role)) ctx.issues.push({ path: at, message: `duplicated selector role: ${s.role}` });
+    seen.add(s.role);
+    const allowed = KUBERNETES_SELECTOR_ROLES[out.role];
+    if (!allowed.includes(s.role)) ctx.issues.push({ path: at, message: `${out.role} role supports only ${allowed.join(', ')} selectors` });
+  });
+  return out;
 }
 
 function finalizeDiffs(raw: RawDiffConfig[] | undefined, jobs: ScrapeConfig[], ctx: Ctx): DiffConfig[] {

@@ -227,6 +227,75 @@ const gocSdConfig = z.strictObject({
   refresh_interval: duration.optional(),
 });
 
+export const KUBERNETES_SD_ROLES = ['pod', 'service', 'endpoints'] as const;
+
+/**
+ * One requirement list of a Kubernetes label selector (`app=web,tier!=db`,
+ * `env in (a,b)`, `!canary`) or field selector (`status.phase=Running`), as
+ * the API server's parsers accept them; checked here so a typo is a config
+ * error rather than a 400 from the API server at run time.
+ */
+function selectorProblem(s: string, kind: 'label' | 'field'): string | undefined {
+  const terms: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (const ch of s) {
+    if (ch === '(') depth++;
+    if (ch === ')') depth--;
+    if (ch === ',' && depth === 0) {
+      terms.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  terms.push(cur);
+  const key = kind === 'label' ? String.raw`(?:[a-z0-9.-]{1,253}/)?[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?` : String.raw`[A-Za-z0-9_.-]+`;
+  const value = String.raw`(?:[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?`;
+  const forms =
+    kind === 'label'
+      ? [`!?${key}`, `${key}\\s*(?:=|==|!=)\\s*${value}`, `${key}\\s+(?:in|notin)\\s*\\(\\s*${value}(?:\\s*,\\s*${value})*\\s*\\)`]
+      : [`${key}\\s*(?:=|==|!=)\\s*[^,=!]*`];
+  const re = new RegExp(`^\\s*(?:${forms.join('|')})\\s*$`);
+  for (const t of terms) if (!re.test(t)) return `bad ${kind} selector ${JSON.stringify(s)}: cannot parse ${JSON.stringify(t.trim())}`;
+  return undefined;
+}
+
+const selector = (kind: 'label' | 'field') =>
+  scalar(`a ${kind} selector`, (s) => {
+    const problem = s === '' ? undefined : selectorProblem(s, kind);
+    return problem ? { error: problem } : s;
+  });
+const labelSelector = selector('label');
+const fieldSelector = selector('field');
+
+/** Prometheus `kubernetes_sd_configs` (roles pod, service, endpoints). Cross-key rules are in load.ts. */
+const kubernetesSdConfig = z.strictObject({
+  role: enumOf(KUBERNETES_SD_ROLES),
+  api_server: httpUrl.optional(),
+  kubeconfig_file: nonEmpty.optional(),
+  bearer_token_file: nonEmpty.optional(),
+  tls_config: z
+    .strictObject({
+      ca_file: nonEmpty.optional(),
+      insecure_skip_verify: bool.optional(),
+    })
+    .optional(),
+  namespaces: z
+    .strictObject({
+      names: z.array(nonEmpty).optional(),
+      own_namespace: bool.optional(),
+    })
+    .optional(),
+  selectors: z
+    .array(
+      z.strictObject({
+        role: enumOf(KUBERNETES_SD_ROLES),
+        label: labelSelector.optional(),
+        field: fieldSelector.optional(),
+      }),
+    )
+    .optional(),
+});
+
 /** A git revision for `diffs:` (checked like the API's base/head: no option injection, no ranges). */
 const gitRef = scalar('a git revision', (s) => {
   const problem = gitRefProblem(s);
@@ -266,6 +335,7 @@ const scrapeConfig = z.strictObject({
   static_configs: z.array(staticConfig).optional(),
   file_sd_configs: z.array(fileSdConfig).optional(),
   goc_sd_configs: z.array(gocSdConfig).optional(),
+  kubernetes_sd_configs: z.array(kubernetesSdConfig).optional(),
   relabel_configs: z.array(relabelConfig).optional(),
 });
 
@@ -348,6 +418,7 @@ export const rawConfigSchema = z.strictObject({
 
 export type RawConfig = z.output<typeof rawConfigSchema>;
 export type RawScrapeConfig = NonNullable<RawConfig['scrape_configs']>[number];
+export type RawKubernetesSDConfig = NonNullable<RawScrapeConfig['kubernetes_sd_configs']>[number];
 export type RawRelabelConfig = NonNullable<RawScrapeConfig['relabel_configs']>[number];
 export type RawDiffConfig = NonNullable<RawConfig['diffs']>[number];
 export type RawUpstreamConfig = NonNullable<NonNullable<RawConfig['push']>['upstreams']>[number];

@@ -70,6 +70,24 @@ export interface GocSDConfig {
   refresh_interval: number;
 }
 
+export type KubernetesSDRole = 'pod' | 'service' | 'endpoints';
+
+/** Prometheus `kubernetes_sd_configs` entry; relative file paths are resolved. */
+export interface KubernetesSDConfig {
+  role: KubernetesSDRole;
+  /** API server URL; unset = in-cluster service account (or `kubeconfig_file`). */
+  api_server?: string;
+  kubeconfig_file?: string;
+  /** With `api_server`: a bearer token read from this file at start. */
+  bearer_token_file?: string;
+  /** With `api_server`: the CA to trust, or no verification. */
+  tls_config: { ca_file?: string; insecure_skip_verify: boolean };
+  /** Empty names and no own_namespace = every namespace. */
+  namespaces: { names: string[]; own_namespace: boolean };
+  /** At most one per role; the roles a discovery role watches (pod: pod; service: service; endpoints: endpoints, service, pod). */
+  selectors: Array<{ role: KubernetesSDRole; label?: string; field?: string }>;
+}
+
 export interface RelabelConfig {
   source_labels: string[];
   separator: string;
@@ -110,6 +128,7 @@ export interface ScrapeConfig {
   static_configs: StaticConfig[];
   file_sd_configs: FileSDConfig[];
   goc_sd_configs: GocSDConfig[];
+  kubernetes_sd_configs: KubernetesSDConfig[];
   relabel_configs: RelabelConfig[];
 }
 

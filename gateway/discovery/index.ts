@@ -9,6 +9,8 @@ export { createStaticDiscoverer, staticGroups } from './static.ts';
 export { createFileSDDiscoverer, FILEPATH_LABEL, parseTargetGroups, type FileSDDiscoverer, type FileSDOptions } from './file-sd.ts';
 export { createGocSDDiscoverer, GOC_SERVER_LABEL, GOC_SERVICE_LABEL, parseAddress, type GocSDDiscoverer, type GocSDOptions } from './goc-sd.ts';
 export { fetchHttpGet } from './http-get.ts';
+export { createKubernetesSDDiscoverer, SERVICE_ACCOUNT_DIR, type KubernetesSDDiscoverer, type KubernetesSDOptions } from './kubernetes-sd.ts';
+export { endpointsGroup, podGroup, serviceGroup, KUBERNETES_ROLES, type KubernetesRole } from './kubernetes-targets.ts';
 export { compileRelabelRegex, expandTemplate, hashmod, relabel } from './relabel.ts';
 export {
   ADDRESS_LABEL,

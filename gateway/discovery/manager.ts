@@ -1,8 +1,9 @@
-import type { FileSDConfig, GocSDConfig, ScrapeConfig, StaticConfig } from '../config/types.ts';
+import type { FileSDConfig, GocSDConfig, KubernetesSDConfig, ScrapeConfig, StaticConfig } from '../config/types.ts';
 import { describeError } from '../errors.ts';
 import { createFileSDDiscoverer } from './file-sd.ts';
 import { createGocSDDiscoverer } from './goc-sd.ts';
 import { fetchHttpGet } from './http-get.ts';
+import { createKubernetesSDDiscoverer } from './kubernetes-sd.ts';
 import { createStaticDiscoverer } from './static.ts';
 import {
   cloneGroups,
@@ -21,7 +22,8 @@ export type TargetSets = Map<string, TargetGroup[]>;
 export type ProviderSpec =
   | { kind: 'static'; job: string; name: string; configs: StaticConfig[] }
   | { kind: 'file_sd'; job: string; name: string; config: FileSDConfig }
-  | { kind: 'goc_sd'; job: string; name: string; config: GocSDConfig };
+  | { kind: 'goc_sd'; job: string; name: string; config: GocSDConfig }
+  | { kind: 'kubernetes_sd'; job: string; name: string; config: KubernetesSDConfig };
 
 export interface ProviderStatus {
   job: string;
@@ -53,9 +55,10 @@ export interface DiscoveryManagerOptions {
  *
  * Contract:
  * - `applyConfig` builds one provider per job for `static_configs` (name
- *   `static`) and one per `file_sd_configs` / `goc_sd_configs` entry
- *   (`file_sd/<i>`, `goc_sd/<i>`). A provider whose kind and config are
- *   unchanged is kept running, not restarted (its targets never blink);
+ *   `static`) and one per `file_sd_configs` / `goc_sd_configs` /
+ *   `kubernetes_sd_configs` entry (`file_sd/<i>`, `goc_sd/<i>`,
+ *   `kubernetes_sd/<i>`). A provider whose kind and config are unchanged
+ *   is kept running, not restarted (its targets never blink);
  *   changed or removed ones are stopped and their groups dropped; new ones
  *   started. The notification after a reload is sent once the new providers
  *   made their first send (or `providerStartTimeoutMs` passed), so consumers
@@ -114,6 +117,8 @@ export function createDiscoveryManager(opts: DiscoveryManagerOptions = {}): Disc
           });
         case 'goc_sd':
           return createGocSDDiscoverer({ server: spec.config.server, refreshIntervalMs: spec.config.refresh_interval, httpGet, logger: log });
+        case 'kubernetes_sd':
+          return createKubernetesSDDiscoverer({ config: spec.config, logger: log });
       }
     });
 
@@ -247,6 +252,9 @@ export function createDiscoveryManager(opts: DiscoveryManagerOptions = {}): Disc
     );
     cfg.goc_sd_configs.forEach((config, i) =>
       out.push({ spec: { kind: 'goc_sd', job, name: `goc_sd/${i}`, config }, fingerprint: 'goc_sd:' + stableJson(config) }),
+    );
+    cfg.kubernetes_sd_configs.forEach((config, i) =>
+      out.push({ spec: { kind: 'kubernetes_sd', job, name: `kubernetes_sd/${i}`, config }, fingerprint: 'kubernetes_sd:' + stableJson(config) }),
     );
     return out;
   }

@@ -101,7 +101,8 @@ export function createKubernetesSDDiscoverer(opts: KubernetesSDOptions): Kuberne
           {
             name: 'covgate',
             server: cfg.api_server.replace(/\/+$/, ''),
-            skipTLSVerify: cfg.tls_config.insecure_skip_verify,
+            // client-node refuses http:// unless told TLS is skipped; there is no TLS to verify then.
+            skipTLSVerify: cfg.tls_config.insecure_skip_verify || cfg.api_server.startsWith('http:'),
             ...(cfg.tls_config.ca_file === undefined ? {} : { caFile: cfg.tls_config.ca_file }),
           },
         ],

@@ -71,6 +71,7 @@ describe('loadConfigFile: good fixtures', () => {
         static_configs: [{ targets: ['localhost:8081', 'localhost:8082'], labels: { service: 'orders', release: '2026.11' } }],
         file_sd_configs: [{ files: [path.join(fixtures, 'targets/*.json')], refresh_interval: 5 * M }],
         goc_sd_configs: [],
+        kubernetes_sd_configs: [],
         relabel_configs: [],
       });
       expect(legacy!.format).to.equal('gocover');
@@ -126,6 +127,40 @@ describe('loadConfigFile: good fixtures', () => {
       expect(r[5]).to.include({ replacement: 'goc_$1' });
       // ${ENV_NAME:-dev} with ENV_NAME unset.
       expect(r[8]).to.include({ target_label: 'env', replacement: 'dev' });
+    },
+
+    'kubernetes-sd.good.yml': (c) => {
+      const k = c.scrape_configs[0]!.kubernetes_sd_configs;
+      const none = { names: [], own_namespace: false };
+      const noTls = { insecure_skip_verify: false };
+      expect(k).to.deep.equal([
+        {
+          role: 'pod',
+          tls_config: noTls,
+          namespaces: { names: ['shop', 'staging'], own_namespace: false },
+          selectors: [{ role: 'pod', label: 'app in (orders,billing),!canary', field: 'status.phase=Running' }],
+        },
+        {
+          role: 'endpoints',
+          kubeconfig_file: path.join(fixtures, 'secrets/kubeconfig'),
+          tls_config: noTls,
+          namespaces: none,
+          selectors: [
+            { role: 'endpoints', label: 'team=checkout' },
+            { role: 'service', label: 'covgate.io/scrape' },
+            { role: 'pod', field: 'spec.nodeName!=tainted' },
+          ],
+        },
+        {
+          role: 'service',
+          api_server: 'https://kubernetes.example:6443',
+          bearer_token_file: path.join(fixtures, 'secrets/token'),
+          tls_config: { insecure_skip_verify: false, ca_file: path.join(fixtures, 'secrets/ca.crt') },
+          namespaces: none,
+          selectors: [],
+        },
+        { role: 'pod', tls_config: noTls, namespaces: { names: [], own_namespace: true }, selectors: [] },
+      ]);
     },
 
     'auth-token-file.good.yml': (c) => {
@@ -232,6 +267,20 @@ describe('loadConfigFile: bad fixtures', () => {
     'bad-cron.bad.yml': [[2, 'storage.retention_schedule: bad cron expression "every ten minutes"']],
     'bad-size.bad.yml': [[3, 'scrape_configs[0].body_size_limit: bad size "64 megs"']],
     'bad-goc-server.bad.yml': [[4, 'scrape_configs[0].goc_sd_configs[0].server: bad URL "goc-server:7777"']],
+    'kubernetes-sd-shape.bad.yml': [
+      [4, 'scrape_configs[0].kubernetes_sd_configs[0].role: must be one of pod, service, endpoints (got "node")'],
+      [5, 'scrape_configs[0].kubernetes_sd_configs[1].role: missing required key'],
+      [9, 'scrape_configs[0].kubernetes_sd_configs[2].selectors[0].label: bad label selector "=orders": cannot parse "=orders"'],
+      [11, 'scrape_configs[0].kubernetes_sd_configs[2].selectors[1].field: bad field selector "no operator"'],
+    ],
+    // Prometheus' own wording (discovery/kubernetes/kubernetes.go SDConfig.UnmarshalYAML), at the key.
+    'kubernetes-sd-rules.bad.yml': [
+      [6, "scrape_configs[0].kubernetes_sd_configs[0].kubeconfig_file: cannot use 'kubeconfig_file' and 'api_server' simultaneously"],
+      [8, "scrape_configs[0].kubernetes_sd_configs[1].bearer_token_file: to use custom HTTP client configuration please provide the 'api_server' URL explicitly"],
+      [11, "scrape_configs[0].kubernetes_sd_configs[2].namespaces.own_namespace: cannot use 'api_server' and 'namespaces.own_namespace' simultaneously"],
+      [14, 'scrape_configs[0].kubernetes_sd_configs[3].selectors[0].role: service role supports only service selectors'],
+      [20, 'scrape_configs[0].kubernetes_sd_configs[4].selectors[1].role: duplicated selector role: pod'],
+    ],
     'ttl-exceeds-max.bad.yml': [[2, 'registration.default_ttl: default_ttl 2d must not exceed max_ttl 1d']],
     'bad-label-name.bad.yml': [[4, 'global.external_labels.bad-name: bad label name "bad-name"']],
     'bad-diff-jobs.bad.yml': [
@@ -450,6 +499,7 @@ describe('scrapeConfigDefaults', () => {
       static_configs: [],
       file_sd_configs: [],
       goc_sd_configs: [],
+      kubernetes_sd_configs: [],
       relabel_configs: [],
     });
   });

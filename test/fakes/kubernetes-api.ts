@@ -63,10 +63,12 @@ export interface FakeKubernetesApi {
   add(resource: Resource, obj: object): void;
   modify(resource: Resource, obj: object): void;
   remove(resource: Resource, namespace: string, name: string): void;
-  /** Forget events up to the current version: older resourceVersions get 410. */
+  /** Forget the events before the current version: a watch from an older resourceVersion gets 410 (a list's version stays watchable). */
   compact(): void;
   /** compact() and end every open watch with an ERROR 410 event. */
   expireWatches(): void;
+  /** End every open watch cleanly, as the API server does at a watch's timeout. */
+  endWatches(): void;
   /** Answer the next `n` requests with `status`. */
   failNext(n: number, status: number): void;
   openWatches(): number;
@@ -195,13 +197,19 @@ export async function startFakeKubernetesApi(): Promise<FakeKubernetesApi> {
       change(resource, 'DELETED', previous, previous);
     },
     compact() {
-      compactedAt = rv + 1;
+      compactedAt = rv;
       events.length = 0;
     },
     expireWatches() {
       this.compact();
       for (const w of [...watches]) {
-        line(w, 'ERROR', status(410, 'Expired', `too old resource version: ${compactedAt - 1} (${compactedAt})`));
+        line(w, 'ERROR', status(410, 'Expired', `too old resource version: ${rv - 1} (${compactedAt})`));
+        w.res.end();
+        watches.delete(w);
+      }
+    },
+    endWatches() {
+      for (const w of [...watches]) {
         w.res.end();
         watches.delete(w);
       }

@@ -179,6 +179,11 @@ export async function startFakeKubernetesApi(): Promise<FakeKubernetesApi> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
 
+  function compact(): void {
+    compactedAt = rv;
+    events.length = 0;
+  }
+
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
@@ -196,12 +201,9 @@ export async function startFakeKubernetesApi(): Promise<FakeKubernetesApi> {
       if (!previous) throw new Error(`fake kube-apiserver: no ${resource} ${namespace}/${name} to delete`);
       change(resource, 'DELETED', previous, previous);
     },
-    compact() {
-      compactedAt = rv;
-      events.length = 0;
-    },
+    compact,
     expireWatches() {
-      this.compact();
+      compact();
       for (const w of [...watches]) {
         line(w, 'ERROR', status(410, 'Expired', `too old resource version: ${rv - 1} (${compactedAt})`));
         w.res.end();

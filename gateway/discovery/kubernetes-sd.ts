@@ -170,24 +170,54 @@ export function createKubernetesSDDiscoverer(opts: KubernetesSDOptions): Kuberne
     inf.retry.unref();
   }
 
-  /** The client's Watch, with every connection tracked so stop() can abort one still being opened. */
+  /**
+   * The client's Watch, with three changes: every connection is tracked so
+   * stop() can abort one still being opened; a failure to even start the
+   * request (an unreadable token file) arrives through `done` like any other,
+   * since ListWatch calls `done` without catching; and a watch that ended
+   * without a single event is resumed only after the back-off, so a server or
+   * proxy that closes every watch at once is not hammered in a loop.
+   */
   function trackedWatch(kc: KubeConfig, inf: Informer): Watch {
     const inner = new Watch(kc);
     const wrapper = Object.create(inner) as Watch;
     wrapper.watch = async (path, query, callback, done) => {
-      if (stopped) throw new Error('kubernetes_sd: stopped');
-      const controller = await inner.watch(
-        path,
-        query,
-        (phase, obj, raw) => {
-          if (phase !== 'ERROR') succeeded(inf);
-          callback(phase, obj, raw);
-        },
-        (err) => {
-          controllers.delete(controller);
-          done(err);
-        },
-      );
+      if (stopped) {
+        const aborted = new AbortController();
+        aborted.abort();
+        return aborted;
+      }
+      let events = 0;
+      let controller: AbortController | undefined;
+      const finish = (err: unknown) => {
+        if (controller) controllers.delete(controller);
+        if (err || events > 0 || stopped) return done(err);
+        const delay = inf.backoffMs;
+        inf.backoffMs = Math.min(inf.backoffMs * 2, maxBackoff);
+        const t: NodeJS.Timeout = setTimeout(() => {
+          if (inf.retry === t) inf.retry = undefined;
+          done(null);
+        }, delay);
+        t.unref();
+        inf.retry = t;
+      };
+      try {
+        controller = await inner.watch(
+          path,
+          query,
+          (phase, obj, raw) => {
+            events++;
+            if (phase !== 'ERROR') succeeded(inf);
+            callback(phase, obj, raw);
+          },
+          finish,
+        );
+      } catch (err) {
+        setImmediate(() => finish(err));
+        const failedStart = new AbortController();
+        failedStart.abort();
+        return failedStart;
+      }
       controllers.add(controller);
       if (stopped) controller.abort();
       return controller;

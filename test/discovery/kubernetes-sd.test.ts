@@ -118,6 +118,20 @@ describe('createKubernetesSDDiscoverer (fake API server)', () => {
     expect(api.requests.slice(before)).to.deep.equal([{ method: 'GET', path: '/api/v1/pods', watch: true, resourceVersion: '1002' }]);
   });
 
+  it('a watch that ended without any event is resumed too (after the back-off), from the same resourceVersion', async () => {
+    api.add('pods', k8sFixture('pod-billing.json'));
+    const rec = recorder();
+    await make().start(rec.send);
+    await api.watchOpened('pods', 0);
+    const before = api.requests.length;
+    api.endWatches();
+    await api.watchOpened('pods', before);
+    expect(api.requests.slice(before)).to.deep.equal([{ method: 'GET', path: '/api/v1/pods', watch: true, resourceVersion: '1001' }]);
+    const next = rec.next((g) => g.length === 2);
+    api.add('pods', k8sFixture('pod-orders.json'));
+    expect(sources(await next)).to.deep.equal(['pod/shop/billing-0', 'pod/shop/orders-6b8f9c7d54-x2kqp']);
+  });
+
   it('a resumed watch whose resourceVersion was compacted gets ERROR 410 and lists again', async () => {
     api.add('pods', k8sFixture('pod-billing.json'));
     const rec = recorder();

@@ -22,7 +22,7 @@ export interface KubernetesSDOptions {
   minBackoffMs?: number;
   /** Default 30s (client-go's reflector backs off up to 30s as well). */
   maxBackoffMs?: number;
-  /** Folder of the service account files, for `own_namespace` and in-cluster config. Default SERVICE_ACCOUNT_DIR. */
+  /** Folder holding the service account's `namespace` file, for `own_namespace`. Default SERVICE_ACCOUNT_DIR. */
   serviceAccountDir?: string;
 }
 
@@ -114,7 +114,8 @@ export function createKubernetesSDDiscoverer(opts: KubernetesSDOptions): Kuberne
       if (!process.env.KUBERNETES_SERVICE_HOST) {
         throw new Error('kubernetes_sd: not running in a cluster (KUBERNETES_SERVICE_HOST unset); set api_server or kubeconfig_file');
       }
-      kc.loadFromCluster(saDir === SERVICE_ACCOUNT_DIR ? '' : saDir.slice(0, -SERVICE_ACCOUNT_DIR.length));
+      // The pod's service account: token (re-read as it rotates), ca.crt, and KUBERNETES_SERVICE_HOST/PORT.
+      kc.loadFromCluster();
     }
     return kc;
   }

@@ -189,8 +189,10 @@ export function createKubernetesSDDiscoverer(opts: KubernetesSDOptions): Kuberne
         return aborted;
       }
       let events = 0;
+      let finished = false;
       let controller: AbortController | undefined;
       const finish = (err: unknown) => {
+        finished = true;
         if (controller) controllers.delete(controller);
         if (err || events > 0 || stopped) return done(err);
         const delay = inf.backoffMs;
@@ -219,7 +221,7 @@ export function createKubernetesSDDiscoverer(opts: KubernetesSDOptions): Kuberne
         failedStart.abort();
         return failedStart;
       }
-      controllers.add(controller);
+      if (!finished) controllers.add(controller); // a connection that failed at once has already finished
       if (stopped) controller.abort();
       return controller;
     };

@@ -6,6 +6,8 @@ import { scrapeConfigDefaults } from '../../gateway/config/defaults.ts';
 import type { ScrapeConfig } from '../../gateway/config/types.ts';
 import { createDiscoveryManager, type DiscoveryManager, type ProviderSpec, type TargetSets } from '../../gateway/discovery/manager.ts';
 import type { DiscoveryLogger, HttpGet, TargetGroup } from '../../gateway/discovery/types.ts';
+import { startFakeKubernetesApi } from '../fakes/kubernetes-api.ts';
+import { k8sFixture } from '../fixtures/kubernetes/expected.ts';
 import { addresses, fakeDiscoverer, group } from './helpers.ts';
 
 /** A defaulted scrape config (the loader's own defaults) with overrides. */
@@ -279,6 +281,34 @@ describe('createDiscoveryManager', () => {
       const fileSd = m.providers().find((p) => p.name === 'file_sd/0')!;
       expect(fileSd).to.include({ kind: 'file_sd', groups: 1, targets: 1 });
       expect(fileSd.errors.map((e) => e.source)).to.deep.equal([path.join(dir, 'b.json')]);
+    });
+
+    it('runs kubernetes_sd_configs as provider kubernetes_sd/<i> and reports its errors', async () => {
+      const api = await startFakeKubernetesApi();
+      try {
+        api.add('pods', k8sFixture('pod-orders.json'));
+        const m = createDiscoveryManager();
+        managers.push(m);
+        const k8s = { api_server: api.url, tls_config: { insecure_skip_verify: false }, namespaces: { names: [], own_namespace: false }, selectors: [] };
+        await m.applyConfig([
+          job('pods', {
+            kubernetes_sd_configs: [
+              { role: 'pod', ...k8s },
+              { role: 'service', ...k8s, api_server: `${api.url}/nowhere` },
+            ],
+          }),
+        ]);
+        await m.start();
+        expect(view(m.current())).to.deep.equal({ pods: ['10.244.1.17:8080', '10.244.1.17:9100', '10.244.1.17'] });
+        const [pods, services] = m.providers();
+        expect(pods).to.include({ name: 'kubernetes_sd/0', kind: 'kubernetes_sd', groups: 1, targets: 3 });
+        expect(pods!.errors).to.deep.equal([]);
+        expect(services).to.include({ name: 'kubernetes_sd/1', kind: 'kubernetes_sd', groups: 0 });
+        expect(services!.errors.map((e) => e.source)).to.deep.equal(['/api/v1/services']);
+        await m.stop();
+      } finally {
+        await api.close();
+      }
     });
   });
 });

@@ -22,6 +22,12 @@ export interface KubernetesSDOptions {
   minBackoffMs?: number;
   /** Default 30s (client-go's reflector backs off up to 30s as well). */
   maxBackoffMs?: number;
+  /**
+   * Changes after the first set are gathered this long before the set is
+   * rebuilt and sent (Prometheus' discovery manager sends at most every 5 s).
+   * Default 1s; 0 = on the next event-loop turn.
+   */
+  batchMs?: number;
   /** Folder holding the service account's `namespace` file, for `own_namespace`. Default SERVICE_ACCOUNT_DIR. */
   serviceAccountDir?: string;
 }
@@ -44,7 +50,7 @@ export interface KubernetesSDOptions {
  *   `kubernetes-targets.ts` (Prometheus' label names and rules), groups
  *   without targets left out, ordered by source; nothing is sent until every
  *   list succeeded once (never a partial first picture), and afterwards only
- *   on change, coalesced per event-loop turn.
+ *   on change, the changes of `batchMs` gathered into one send.
  * - While a watch is down the last good objects stay (stale beats partial).
  * - `start()` resolves after the first send, or once some list failed its
  *   first attempt (discovery then goes on in the background).
@@ -80,12 +86,13 @@ export function createKubernetesSDDiscoverer(opts: KubernetesSDOptions): Kuberne
   const minBackoff = opts.minBackoffMs ?? 1000;
   const maxBackoff = opts.maxBackoffMs ?? 30_000;
   const saDir = opts.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
+  const batchMs = opts.batchMs ?? 1000;
 
   let started = false;
   let stopped = false;
   let send: SendGroups | undefined;
   let lastSent: string | undefined;
-  let rebuildScheduled: NodeJS.Immediate | undefined;
+  let rebuildScheduled: { cancel(): void } | undefined;
   let informers: Informer[] = [];
   const controllers = new Set<AbortController>();
   let settle: (() => void) | undefined;
@@ -230,10 +237,20 @@ export function createKubernetesSDDiscoverer(opts: KubernetesSDOptions): Kuberne
 
   function scheduleRebuild(): void {
     if (stopped || rebuildScheduled) return;
-    rebuildScheduled = setImmediate(() => {
+    const run = () => {
       rebuildScheduled = undefined;
       rebuild();
-    });
+    };
+    // The first set goes out at once; later changes (a rollout is a burst of
+    // events) are batched so the scrape stage re-syncs at most once per window.
+    if (lastSent === undefined || batchMs === 0) {
+      const i = setImmediate(run);
+      rebuildScheduled = { cancel: () => clearImmediate(i) };
+    } else {
+      const t = setTimeout(run, batchMs);
+      t.unref();
+      rebuildScheduled = { cancel: () => clearTimeout(t) };
+    }
   }
 
   function objects<T>(resource: Resource): T[] {
@@ -315,7 +332,7 @@ export function createKubernetesSDDiscoverer(opts: KubernetesSDOptions): Kuberne
     async stop() {
       stopped = true;
       settle?.();
-      if (rebuildScheduled) clearImmediate(rebuildScheduled);
+      rebuildScheduled?.cancel();
       rebuildScheduled = undefined;
       for (const inf of informers) {
         if (inf.retry) clearTimeout(inf.retry);

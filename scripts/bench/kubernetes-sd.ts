@@ -41,7 +41,8 @@ const job = parseConfig(YAML.stringify(shard), { env: { COVGATE_SHARDS: '1', COV
 
 let latest: TargetGroup[] = [];
 let waiter: (() => void) | undefined;
-const d = createKubernetesSDDiscoverer({ config: { role: 'pod', api_server: api.url, tls_config: { insecure_skip_verify: false }, namespaces: { names: [], own_namespace: false }, selectors: [] } });
+// batchMs 0: every event rebuilds (the worst case; by default a burst within 1 s costs one rebuild).
+const d = createKubernetesSDDiscoverer({ config: { role: 'pod', api_server: api.url, tls_config: { insecure_skip_verify: false }, namespaces: { names: [], own_namespace: false }, selectors: [] }, batchMs: 0 });
 await d.start((groups) => {
   latest = groups;
   waiter?.();

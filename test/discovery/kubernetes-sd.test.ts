@@ -42,6 +42,7 @@ describe('createKubernetesSDDiscoverer (fake API server)', () => {
       config: { role: 'pod', api_server: api.url, tls_config: { insecure_skip_verify: false }, namespaces: { names: [], own_namespace: false }, selectors: [], ...config },
       minBackoffMs: 5,
       maxBackoffMs: 20,
+      batchMs: 0,
     });
     running.push(d);
     return d;

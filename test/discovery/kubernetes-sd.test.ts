@@ -157,6 +157,22 @@ describe('createKubernetesSDDiscoverer (fake API server)', () => {
     expect(sources(await next), 'the deletion missed by the watch is seen by the new list').to.deep.equal(['pod/shop/orders-6b8f9c7d54-x2kqp']);
   });
 
+  it('a watch answered with HTTP 410 Gone lists again', async () => {
+    api.add('pods', k8sFixture('pod-billing.json'));
+    const rec = recorder();
+    await make().start(rec.send);
+    await api.watchOpened('pods', 0);
+    const before = api.requests.length;
+    api.failNext(1, 410);
+    api.endWatches();
+    await api.watchOpened('pods', before + 2);
+    expect(api.requests.slice(before).map((r) => ({ watch: r.watch, resourceVersion: r.resourceVersion }))).to.deep.equal([
+      { watch: true, resourceVersion: '1001' }, // answered 410
+      { watch: false, resourceVersion: undefined },
+      { watch: true, resourceVersion: '1001' },
+    ]);
+  });
+
   it('backs off and retries when the API server fails, sending nothing partial meanwhile', async () => {
     api.add('pods', k8sFixture('pod-orders.json'));
     api.failNext(3, 503);

@@ -45,7 +45,10 @@ export interface KubernetesSDOptions {
  *   an ERROR event, as the API server answers a compacted version) makes it
  *   list again. Any other failure (refused, 403, 5xx) is retried after a
  *   back-off that doubles from `minBackoffMs` to `maxBackoffMs` and resets
- *   after a success; it is listed by `lastErrors()` meanwhile.
+ *   after a success; it is listed by `lastErrors()` meanwhile. What cannot
+ *   work at all (a kubeconfig that cannot be read, no in-cluster service
+ *   account, an unreadable token file) is listed there from the start and
+ *   not retried: fix the file and reload.
  * - `send` carries the FULL set of groups built from every cache by
  *   `kubernetes-targets.ts` (Prometheus' label names and rules), groups
  *   without targets left out, ordered by source; nothing is sent until every

@@ -11,7 +11,7 @@ import pLimit from 'p-limit';
 import { createApiApp } from './api/app.ts';
 import { coverageRoutes } from './api/routes/coverage.ts';
 import { diffCoverageRoutes } from './api/routes/diff-coverage.ts';
-import { createDiffCoverage, createGitRunner } from './diff/index.ts';
+import { createBuildDiffs, createDiffCoverage, createGitRunner, splitBuildDiff, type UploadedDiff } from './diff/index.ts';
 import { statusRoutes } from './api/routes/status.ts';
 import { targetRoutes } from './api/routes/targets.ts';
 import { metricsRoutes } from './api/routes/metrics.ts';
@@ -113,6 +113,18 @@ export function createGateway(opts: GatewayOptions): Gateway {
     cleanups.push(() => clearInterval(probe));
 
     const query = createCoverageQuery(store);
+    // Diffs a new build brings along (envelope or registration `build.diff`), for carrying coverage without a repository.
+    const buildDiffs = createBuildDiffs(store.sublevel<UploadedDiff>('build-diffs'));
+    await buildDiffs.open();
+    /** The store as scrapes and push ingest write to it: a `build.diff` is checked and kept apart before the snapshot is stored. */
+    const ingestStore: typeof store = {
+      ...store,
+      async append(input, now) {
+        const { build, diff } = splitBuildDiff(input.build);
+        if (diff) await buildDiffs.record({ job: input.target.job, ...diff }, now);
+        return store.append({ ...input, ...(build !== undefined ? { build } : {}) }, now);
+      },
+    };
     // Services with a current target, or fed by push ingest; computed when /metrics renders.
     const liveServices = () => {
       const live = new Set<string>();
@@ -124,6 +136,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       config: cfg,
       coverage: (selector) => query.coverage(selector),
       byBuild: (selector) => query.byBuild(selector),
+      uploaded: buildDiffs,
       services: () => [...liveServices()].map((k) => {
         const [job, service] = k.split('\0') as [string, string];
         return { job, service };
@@ -179,7 +192,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     const scrape = createScrapeManager({
       http,
       registeredHttp: createGuardedHttp(currentAllowlist, { 'User-Agent': `covgate/${VERSION}` }),
-      store,
+      store: ingestStore,
       clock,
       scheduler,
       logger,
@@ -329,13 +342,20 @@ export function createGateway(opts: GatewayOptions): Gateway {
         bodyLimit: 64 * 1024 * 1024,
         openReport: (selector, highlight, caption) => reports.openHighlighted(selector, highlight, caption),
       }),
-      pushIngestRoutes({ store, clock, bodyLimit: () => cfg().server.body_size_limit, onIngested: (stored) => {
+      pushIngestRoutes({ store: ingestStore, clock, bodyLimit: () => cfg().server.body_size_limit, onIngested: (stored) => {
           query.bump();
           if (stored) metrics.snapshotStored(1);
         },
       }),
       sessionRoutes({ sessions }),
-      registryRoutes({ registry, config: () => cfg().registration }),
+      registryRoutes({
+        registry,
+        config: () => cfg().registration,
+        onBuild: async (job, build) => {
+          const { diff } = splitBuildDiff(build);
+          if (diff) await buildDiffs.record({ job, ...diff }, clock.now());
+        },
+      }),
       pushRoutes({ outbox }),
       sonarqubeRoutes({ releaseCoverage: (service, release) => releaseCoverage(service, release), upstreams: () => cfg().push.upstreams }),
       reports.routes(),

@@ -244,7 +244,6 @@ export function createDiffCoverage(deps: DiffCoverageDeps): DiffCoverageService 
     }
     if (newest.commit === undefined) notes.push('the newest build has no build.commit');
     const mapping = mappingFor(config, selector);
-    const pathOf = (p: string) => mapCoveragePath(p, mapping);
     const order = builds.map((b) => b.commit).filter((c): c is string => c !== undefined);
     let map = observedMap;
     for (const b of older) {
@@ -276,9 +275,23 @@ export function createDiffCoverage(deps: DiffCoverageDeps): DiffCoverageService 
         map = combineCoverage(map, b.coverage.map, 'merge');
         continue;
       }
-      const carried = carryCoverage(b.coverage.map, observedMap, changes, pathOf);
+      const changed = changesOf(changes);
+      // A coverage path under no root (a job without repository/sources) is matched to the diff's files by path suffix,
+      // so a changed file is never carried as if unchanged.
+      const diffPaths = [...new Set(changed.flatMap((f) => [f.oldPath, f.newPath]).filter((x): x is string => x !== undefined))].sort((x, y) => y.length - x.length);
+      const suffixCache = new Map<string, string | undefined>();
+      const pathOf = (p: string) => {
+        const mapped = mapCoveragePath(p, mapping);
+        if (mapped !== undefined) return mapped;
+        if (!suffixCache.has(p)) {
+          const n = p.replace(/\\/g, '/');
+          suffixCache.set(p, diffPaths.find((d) => n.endsWith(`/${d}`)));
+        }
+        return suffixCache.get(p);
+      };
+      const carried = carryCoverage(b.coverage.map, observedMap, changed, pathOf);
       // Files the new build has not reported (yet) and the diff does not touch are unchanged: they keep their coverage as it is.
-      const touched = new Set(changesOf(changes).flatMap((f) => [f.oldPath, f.newPath]).filter((x): x is string => x !== undefined));
+      const touched = new Set(diffPaths);
       for (const [path, data] of Object.entries(b.coverage.map)) {
         const rp = pathOf(path);
         if (!observedMap[path] && !(rp !== undefined && touched.has(rp))) carried[path] = data;

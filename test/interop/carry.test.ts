@@ -13,7 +13,7 @@
  * touched (an added line inside it, or a deletion inside it) only the observed
  * count: old counts land on the right new lines and never on changed code.
  */
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +62,8 @@ describe('interop: carry=lines puts old builds’ counts on the right new lines 
   let repo: string;
   const apps: App[] = [];
   let gw: GatewayProcess;
+  /** A gateway whose job has no repository (nor sources): it carries through the diff the v2 exporter uploads (build.diff). */
+  let gwUpload: GatewayProcess;
   let observedNew: CoverageMapData;
   let oldOnNew: CoverageMapData;
   let sha: { v1: string; v2: string };
@@ -99,21 +101,38 @@ scrape_configs:
     repository: ${JSON.stringify(repo)}
 `;
     gw = await startGatewayProcess({ configYaml: config([a.exporter!]) });
+    const configNoRepo = (targets: string[]) => `global: { scrape_interval: 1h }
+scrape_configs:
+  - job_name: shop
+    static_configs: [{ targets: ${JSON.stringify(targets)} }]
+`;
+    gwUpload = await startGatewayProcess({ configYaml: configNoRepo([a.exporter!]) });
     await drive(a, OLD_REQUESTS);
     // The oracle process runs its SIGUSR2 handler once to dump; so does the old build, to count the same code.
     const signalled = a.p.waitForLine(/^dumped 1/);
     a.p.proc.kill('SIGUSR2');
     await signalled;
     expect((await gw.api.post('/api/v1/scrape', {})).status).to.equal(200);
+    expect((await gwUpload.api.post('/api/v1/scrape', {})).status).to.equal(200);
 
-    // The redeploy: v2 comes up and joins the job.
-    const b = await startApp(join(dir, 'build2/src/server.js'), repo, { COVGATE_BUILD_COMMIT: sha.v2, ORACLE_DUMP: join(dir, 'dump-new') }, true);
+    // The redeploy: v2 comes up and joins the job, bringing the diff from v1 as its build.diff (as a CI job would: git diff v1 v2).
+    const diffFile = join(dir, 'v1-v2.diff');
+    writeFileSync(diffFile, run('git', ['-C', repo, 'diff', '-M', '--no-color', 'v1', 'v2']));
+    const b = await startApp(
+      join(dir, 'build2/src/server.js'),
+      repo,
+      { COVGATE_BUILD_COMMIT: sha.v2, COVGATE_BUILD_DIFF_FILE: diffFile, COVGATE_BUILD_DIFF_BASE: sha.v1, ORACLE_DUMP: join(dir, 'dump-new') },
+      true,
+    );
     apps.push(b);
     gw.writeConfig(config([a.exporter!, b.exporter!]));
     expect((await gw.api.post('/-/reload')).status).to.equal(200);
+    gwUpload.writeConfig(configNoRepo([a.exporter!, b.exporter!]));
+    expect((await gwUpload.api.post('/-/reload')).status).to.equal(200);
     await drive(b, NEW_REQUESTS);
     observedNew = await dump(b, 'new');
     expect((await gw.api.post('/api/v1/scrape', {})).status).to.equal(200);
+    expect((await gwUpload.api.post('/api/v1/scrape', {})).status).to.equal(200);
 
     // The oracle: the old requests on the new build.
     const o = await startApp(join(dir, 'build2/src/server.js'), repo, { ORACLE_DUMP: join(dir, 'dump-old') }, false);
@@ -124,6 +143,7 @@ scrape_configs:
 
   after(async () => {
     await gw?.stop();
+    await gwUpload?.stop();
     for (const a of apps) await a.p.kill('SIGTERM');
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -161,8 +181,9 @@ scrape_configs:
     });
   }
 
-  it('every untouched unit = observed + the old requests’ count on v2; every touched unit = observed only', async () => {
-    const r = await gw.api.get('/api/v1/coverage?job=shop');
+  /** Every unit untouched by v1→v2 = observed + the old requests' count on v2; every touched unit = observed only. */
+  async function expectCarried(g: GatewayProcess): Promise<void> {
+    const r = await g.api.get('/api/v1/coverage?job=shop');
     expect(r.status).to.equal(200);
     expect(r.headers['x-covgate-carry']).to.equal('lines');
     expect(r.headers['x-covgate-carried-from']).to.equal(`${sha.v1} -> ${sha.v2}`);
@@ -202,6 +223,66 @@ scrape_configs:
     expect(r.headers['x-covgate-observed-lines']).to.equal(`${obsLines.covered}/${obsLines.total}`);
     const allLines = libCoverage.createCoverageMap(structuredClone(got)).getCoverageSummary().lines;
     expect(Number(r.headers['x-covgate-carried-lines'])).to.equal(allLines.covered - obsLines.covered);
+  }
+
+  /** What carrying put on each line of v2: the old requests' counts of untouched statements, by Istanbul's line rule. */
+  function expectedCarriedLines(): Map<string, Map<number, number>> {
+    const ch = changes();
+    const out = new Map<string, Map<number, number>>();
+    for (const [path, obs] of Object.entries(observedNew)) {
+      const c = ch.get(path.slice(repo.length + 1));
+      const old = oldOnNew[path]!;
+      const s = Object.fromEntries(Object.entries(obs.statementMap).map(([id, loc]) => [id, touched(c, loc) ? 0 : old.s[id]!]));
+      const lines = libCoverage.createFileCoverage({ ...structuredClone(obs), s }).getLineCoverage();
+      const m = new Map(Object.entries(lines).filter(([, n]) => n > 0).map(([l, n]) => [Number(l), n]));
+      if (m.size > 0) out.set(path, m);
+    }
+    return out;
+  }
+
+  it('every untouched unit = observed + the old requests’ count on v2; every touched unit = observed only', async () => {
+    await expectCarried(gw);
+  });
+
+  it('a job without repository carries the same through the diff the new build uploaded (exporter build.diff); the path is matched by suffix', async () => {
+    await expectCarried(gwUpload);
+    const viaUpload = await gwUpload.api.get('/api/v1/carry?job=shop');
+    expect(viaUpload.data.data.builds).to.deep.equal([{ commit: sha.v1, lastSeen: viaUpload.data.data.builds[0].lastSeen, diff: 'uploaded' }]);
+    const viaGit = await gw.api.get('/api/v1/carry?job=shop');
+    expect(viaGit.data.data.builds[0].diff).to.equal('git');
+  });
+
+  it('GET /api/v1/carry: every carried line with its carried hits, the new build’s own, and when it was last seen run (the old build’s last scrape)', async () => {
+    const r = await gw.api.get('/api/v1/carry?job=shop');
+    expect(r.status).to.equal(200);
+    const d = r.data.data as {
+      carry: string;
+      newest: string;
+      builds: Array<{ commit: string; lastSeen: string }>;
+      lines: { observed: { covered: number; total: number }; carried: number };
+      files: Array<{ path: string; lines: Array<{ line: number; hits: number; observed: number; lastSeen: string; from: string }> }>;
+    };
+    expect(d.carry).to.equal('lines');
+    expect(d.newest).to.equal(sha.v2);
+    const lastSeen = d.builds[0]!.lastSeen;
+    expect(r.headers['x-covgate-carried-last-seen']).to.equal(`${sha.v1}=${lastSeen}`);
+    const want = expectedCarriedLines();
+    expect(d.files.map((f) => f.path).sort()).to.deep.equal([...want.keys()].sort());
+    let n = 0;
+    for (const f of d.files) {
+      const own = libCoverage.createFileCoverage(structuredClone(observedNew[f.path]!)).getLineCoverage();
+      expect(f.lines.map((l) => [l.line, l.hits]), f.path).to.deep.equal([...want.get(f.path)!].sort((x, y) => x[0] - y[0]));
+      for (const l of f.lines) {
+        expect(l.observed, `${f.path}:${l.line}`).to.equal(own[l.line] ?? 0);
+        expect([l.from, l.lastSeen]).to.deep.equal([sha.v1, lastSeen]);
+        n++;
+      }
+    }
+    expect(n).to.be.greaterThan(10);
+    // Observed versus carried as /api/v1/coverage reports them.
+    const cov = await gw.api.get('/api/v1/coverage?job=shop');
+    expect(`${d.lines.observed.covered}/${d.lines.observed.total}`).to.equal(cov.headers['x-covgate-observed-lines']);
+    expect(String(d.lines.carried)).to.equal(cov.headers['x-covgate-carried-lines']);
   });
 
   it('diff coverage over both builds: carried (default) = the new build’s own counts on changed lines; a location merge puts old counts there', async () => {
@@ -214,7 +295,11 @@ scrape_configs:
     for (const f of files) {
       const counts = libCoverage.createFileCoverage(observedNew[join(repo, f.path)]!).getLineCoverage();
       expect(f.lines.map((l) => [l.line, l.hits]), f.path).to.deep.equal(f.lines.map((l) => [l.line, counts[l.line] ?? null]));
+      // Lines changed since the old build never receive its counts.
+      expect(f.lines.filter((l) => (l as { carried?: unknown }).carried !== undefined), f.path).to.deep.equal([]);
     }
+    expect(r.data.data.totals.carried).to.equal(0);
+    expect(r.data.data.totals.observed).to.equal(r.data.data.totals.covered);
     // The old build ran `return n * 0.9` (vip) at the very place v2 has the changed `return n * 0.8`.
     const none = await gw.api.get('/api/v1/diff-coverage?job=shop&base=v1&head=v2&carry=none');
     const vip = (d: { files: F[] }) => d.files.find((f) => f.path === 'src/pricing.js')!.lines.find((l) => l.line === 4)!.hits;

@@ -11,7 +11,7 @@ import pLimit from 'p-limit';
 import { createApiApp } from './api/app.ts';
 import { coverageRoutes } from './api/routes/coverage.ts';
 import { diffCoverageRoutes } from './api/routes/diff-coverage.ts';
-import { createBuildDiffs, createDiffCoverage, createGitRunner, splitBuildDiff, type UploadedDiff } from './diff/index.ts';
+import { createBuildDiffs, createDiffCoverage, createGitRunner, type UploadedDiff } from './diff/index.ts';
 import { statusRoutes } from './api/routes/status.ts';
 import { targetRoutes } from './api/routes/targets.ts';
 import { metricsRoutes } from './api/routes/metrics.ts';
@@ -120,8 +120,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     const ingestStore: typeof store = {
       ...store,
       async append(input, now) {
-        const { build, diff } = splitBuildDiff(input.build);
-        if (diff) await buildDiffs.record({ job: input.target.job, ...diff }, now);
+        const build = await buildDiffs.fromBuild(input.target.job, input.build, now);
         return store.append({ ...input, ...(build !== undefined ? { build } : {}) }, now);
       },
     };
@@ -352,8 +351,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
         registry,
         config: () => cfg().registration,
         onBuild: async (job, build) => {
-          const { diff } = splitBuildDiff(build);
-          if (diff) await buildDiffs.record({ job, ...diff }, clock.now());
+          await buildDiffs.fromBuild(job, build, clock.now());
         },
       }),
       pushRoutes({ outbox }),

@@ -27,6 +27,11 @@ export interface BuildDiffs {
   open(): Promise<void>;
   /** Stores the diff; resolves false when it was already known. */
   record(d: { job: string; commit: string; base?: string; text: string }, now: number, what?: string): Promise<boolean>;
+  /**
+   * Takes `diff` / `diff_base` out of a build record (envelope or
+   * registration `build`), records the diff for `job`, and returns the rest.
+   */
+  fromBuild(job: string, build: Record<string, string> | undefined, now: number): Promise<Record<string, string> | undefined>;
   /** The diffs recorded for a build of one of `jobs` (every job when undefined), parsed. */
   forCommit(commit: string, jobs?: string[]): Array<{ job: string; base?: string; files: DiffFile[] }>;
 }
@@ -63,6 +68,11 @@ export function createBuildDiffs(kv: KeyValue<UploadedDiff>): BuildDiffs {
       known.set(k, value);
       parsed.set(k, files);
       return true;
+    },
+    async fromBuild(job, b, now) {
+      const { build, diff } = splitBuildDiff(b);
+      if (diff) await this.record({ job, ...diff }, now);
+      return build;
     },
     forCommit(commit, jobs) {
       const out: Array<{ job: string; base?: string; files: DiffFile[] }> = [];

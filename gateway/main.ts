@@ -28,7 +28,8 @@ import { createCoverageStore } from './store/index.ts';
 import { createSessions, sessionRoutes, type SessionRecord } from './sessions/index.ts';
 import { pushIngestRoutes } from './ingest/routes.ts';
 import { isPushTarget } from './ingest/index.ts';
-import { matchesSelector, type PathMap, type Selector } from './model/index.ts';
+import { matchesSelector, summarizeFiles, type PathMap, type Selector } from './model/index.ts';
+import type { ServiceCoverage } from './metrics/types.ts';
 import { createReports } from './report/index.ts';
 import { createHistory, statusPageRoutes, type HistoryPoint } from './status/index.ts';
 import { findSource } from './report/index.ts';
@@ -142,6 +143,32 @@ export function createGateway(opts: GatewayOptions): Gateway {
       }),
       git: createGitRunner(),
     });
+    // /metrics shows what /api/v1/coverage answers by default: a service spanning builds carried onto its newest build.
+    const carriedCache = new Map<string, { version: string; value: ServiceCoverage }>();
+    const carriedServices = async (services: ServiceCoverage[]): Promise<ServiceCoverage[]> => {
+      const v = query.version();
+      const perFile = cfg().metrics.per_file;
+      return Promise.all(
+        services.map(async (s) => {
+          const key = `${s.job}\0${s.service}\0${perFile}`;
+          const hit = carriedCache.get(key);
+          if (hit && hit.version === v) return hit.value;
+          let value = s;
+          try {
+            const c = await diffCoverage.carry({ job: [s.job], service: [s.service] });
+            if (c && c.mode === 'lines') {
+              value = { ...s, summary: c.combined, carriedLines: c.combined.lines.covered - c.observed.lines.covered };
+              if (perFile) value.files = summarizeFiles(c.map);
+            }
+          } catch (err) {
+            logger.warn({ err: describeError(err), job: s.job, service: s.service }, 'carrying across builds failed; /metrics shows the location merge');
+          }
+          if (carriedCache.size > 1024) carriedCache.clear();
+          carriedCache.set(key, { version: v, value });
+          return value;
+        }),
+      );
+    };
     const http = axios.create({ headers: { 'User-Agent': `covgate/${VERSION}` } });
     let metricsRef: ReturnType<typeof createMetrics> | undefined;
     // Bound once the session stage exists (it is created after the outbox, which it pushes to).
@@ -172,9 +199,11 @@ export function createGateway(opts: GatewayOptions): Gateway {
       logger,
       coverage: {
         services: () =>
-          query.services(cfg().metrics.per_file, (job, service) => {
-            return liveServices().has(`${job}\0${service}`);
-          }),
+          carriedServices(
+            query.services(cfg().metrics.per_file, (job, service) => {
+              return liveServices().has(`${job}\0${service}`);
+            }),
+          ),
       },
       pushQueue: () => outbox.queueLengths(),
       diffCoverage: () => diffCoverage.series(),
@@ -314,6 +343,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     };
     const reports = createReports({
       query,
+      carry: (selector) => diffCoverage.carry(selector),
       pathMap: pathMapOf,
       // the jobs the selector names (all jobs when none): only their `sources:` roots are read
       sourceRoots: (selector) => {
@@ -339,7 +369,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
         query,
         carry: (selector) => diffCoverage.carry(selector),
         bodyLimit: 64 * 1024 * 1024,
-        openReport: (selector, highlight, caption) => reports.openHighlighted(selector, highlight, caption),
+        openReport: (selector, highlight, caption, carry) => reports.openHighlighted(selector, highlight, caption, carry),
       }),
       pushIngestRoutes({ store: ingestStore, clock, bodyLimit: () => cfg().server.body_size_limit, onIngested: (stored) => {
           query.bump();

@@ -24,7 +24,9 @@ import type { CoverageMapData } from 'istanbul-lib-coverage';
 import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.ts';
 import { spawnProcess, type Spawned } from '../helpers/process.ts';
 import { buildDiffRepo, checkout } from '../fixtures/diff-repo/build-repo.ts';
-import { requireTools, run } from './formats-tools.ts';
+import { hasTool, requireTools, run } from './formats-tools.ts';
+import { parseExposition, valueOf } from '../metrics/exposition.ts';
+import { spawnSync } from 'node:child_process';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const REGISTER = join(REPO, 'exporters/node/register.mjs');
@@ -99,6 +101,8 @@ scrape_configs:
   - job_name: shop
     static_configs: [{ targets: ${JSON.stringify(targets)} }]
     repository: ${JSON.stringify(repo)}
+diffs:
+  - { name: release, job: shop, base: v1, head: v2 }
 `;
     gw = await startGatewayProcess({ configYaml: config([a.exporter!]) });
     const configNoRepo = (targets: string[]) => `global: { scrape_interval: 1h }
@@ -305,6 +309,48 @@ scrape_configs:
     const vip = (d: { files: F[] }) => d.files.find((f) => f.path === 'src/pricing.js')!.lines.find((l) => l.line === 4)!.hits;
     expect(vip(r.data.data)).to.equal(0);
     expect(vip(none.data.data)).to.equal(1);
+  });
+
+  it('/metrics shows the carried figures: covgate_coverage_* as /api/v1/coverage, covgate_coverage_carried_lines, covgate_diff_coverage_ratio of the named diff (promtool-clean)', async () => {
+    const cov = await gw.api.get('/api/v1/coverage?job=shop');
+    const lines = libCoverage.createCoverageMap(structuredClone(cov.data as CoverageMapData)).getCoverageSummary().lines;
+    const text = String((await gw.api.get('/metrics', { transformResponse: (x) => x })).data);
+    const exp = parseExposition(text);
+    const sel = { job: 'shop', service: 'shop' };
+    expect(valueOf(exp, 'covgate_coverage_covered', { ...sel, kind: 'lines' })).to.equal(lines.covered);
+    expect(valueOf(exp, 'covgate_coverage_coverable', { ...sel, kind: 'lines' })).to.equal(lines.total);
+    expect(valueOf(exp, 'covgate_coverage_carried_lines', sel)).to.equal(Number(cov.headers['x-covgate-carried-lines']));
+    expect(valueOf(exp, 'covgate_coverage_carried_lines', sel)).to.be.greaterThan(0);
+    const named = await gw.api.get('/api/v1/diff-coverage?diff=release');
+    expect(named.status).to.equal(200);
+    expect(valueOf(exp, 'covgate_diff_coverage_ratio', { ...sel, diff: 'release' })).to.be.closeTo(named.data.data.totals.ratio, 1e-12);
+    if (hasTool('promtool') || process.env.CI === 'true') {
+      // The families this change adds or feeds, linted as Prometheus would.
+      const ours = text.split('\n').filter((l) => /^(# (HELP|TYPE) )?covgate_(coverage_carried_lines|diff_coverage_ratio)\b/.test(l)).join('\n');
+      const r = spawnSync('promtool', ['check', 'metrics'], { input: `${ours}\n`, encoding: 'utf8' });
+      expect(r.status, `${r.stdout}${r.stderr}`).to.equal(0);
+    }
+    // One series: the only service, which spans two builds.
+    expect(exp.samples.filter((x) => x.name === 'covgate_coverage_carried_lines').length).to.equal(1);
+  });
+
+  it('/reports/ carries by default and says from which build and when it last ran; carry=none merges by location', async () => {
+    const open = async (q: string) => {
+      const r = await gw.api.get(`/reports/?${q}`, { maxRedirects: 0, validateStatus: () => true });
+      expect(r.status).to.equal(302);
+      return String((await gw.api.get(r.headers.location as string, { transformResponse: (x) => x })).data);
+    };
+    const fraction = (html: string) => [...html.matchAll(/<span class="quiet">Lines<\/span>\s*<span class='fraction'>(\d+)\/(\d+)<\/span>/g)].map((m) => `${m[1]}/${m[2]}`)[0];
+    const carried = await open('job=shop');
+    const cov = libCoverage.createCoverageMap(structuredClone((await gw.api.get('/api/v1/coverage?job=shop')).data as CoverageMapData)).getCoverageSummary().lines;
+    expect(fraction(carried), carried.slice(0, 3000)).to.equal(`${cov.covered}/${cov.total}`);
+    expect(carried).to.include(`counts of ${sha.v1.slice(0, 12)} (last run `);
+    expect(carried).to.include(`carried onto ${sha.v2.slice(0, 12)}`);
+    const located = await open('job=shop&carry=none');
+    const none = libCoverage.createCoverageMap(structuredClone((await gw.api.get('/api/v1/coverage?job=shop&carry=none')).data as CoverageMapData)).getCoverageSummary().lines;
+    expect(fraction(located)).to.equal(`${none.covered}/${none.total}`);
+    expect(located).to.not.include('carried onto');
+    expect((await gw.api.get('/reports/?job=shop&carry=blocks', { maxRedirects: 0, validateStatus: () => true })).status).to.equal(400);
   });
 
   it('carry=none merges builds by source location as before: old files stay, no carry headers', async () => {

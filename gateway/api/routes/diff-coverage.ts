@@ -15,7 +15,7 @@ export interface DiffCoverageDeps {
   /** Largest diff body accepted, bytes. */
   bodyLimit: number;
   /** Opens the Istanbul report of a selection with lines highlighted; returns its key (`format=report`). */
-  openReport?: (selector: Selector, highlight: Record<string, number[]>, caption: string) => string;
+  openReport?: (selector: Selector, highlight: Record<string, number[]>, caption: string, carry: 'lines' | 'none') => string;
 }
 
 const FORMATS = ['json', 'text', 'html', 'report'] as const;
@@ -83,7 +83,7 @@ export function diffCoverageRoutes(deps: DiffCoverageDeps) {
       const highlight: Record<string, number[]> = {};
       for (const f of result.report.files) highlight[f.coveragePath] = f.lines.map((l) => l.line);
       const t = result.report.totals;
-      const key = deps.openReport(selector, highlight, `${result.title}: ${t.covered}/${t.coverable} changed lines covered`);
+      const key = deps.openReport(selector, highlight, `${result.title}: ${t.covered}/${t.coverable} changed lines covered`, carryMode);
       ctx.redirect(`/reports/${key}/index.html`);
       return;
     }

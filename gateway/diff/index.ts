@@ -225,8 +225,13 @@ export function createDiffCoverage(deps: DiffCoverageDeps): DiffCoverageService 
   }
 
   async function carry(selector: Selector): Promise<CarryResult | undefined> {
-    const builds = deps.byBuild?.(selector);
-    if (!builds || builds.length <= 1) return undefined;
+    const found = deps.byBuild?.(selector);
+    if (!found || found.length <= 1) return undefined;
+    // A build that uploaded a diff from another is the newer of the two, whatever the scrape times say
+    // (two pushes within one millisecond); otherwise the first-scraped order stands (a stable sort).
+    const descends = (x: (typeof found)[number], y: (typeof found)[number]) =>
+      x.commit !== undefined && y.commit !== undefined && (deps.uploaded?.forCommit(x.commit, selector.job).some((d) => d.base === y.commit) ?? false);
+    const builds = [...found].sort((x, y) => (descends(x, y) ? -1 : descends(y, x) ? 1 : 0));
     const config = deps.config();
     const [newest, ...older] = builds as [(typeof builds)[number], ...typeof builds];
     const observedMap = newest.coverage.map;

@@ -317,6 +317,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     const sessions = createSessions({
       kv: store.sublevel<SessionRecord>('sessions'),
       store,
+      carry: async (selector, builds) => (await diffCoverage.carryBuilds(selector, builds))?.map,
       clock,
       logger,
       scrape: (selector) => scrape.scrape((t) => matchesSelector({ ...t.labels, job: t.job }, selector)),
@@ -334,7 +335,10 @@ export function createGateway(opts: GatewayOptions): Gateway {
     // covgate_last_session_coverage_ratio survives a restart: replay the finished sessions, oldest first.
     for (const s of sessions.lastFinished()) for (const [service, summary] of Object.entries(s.services ?? {})) metrics.sessionFinished(service, summary);
     sessionsRef = sessions;
-    query.setResolver((selector) => sessions.resolve(selector));
+    query.setResolver(
+      (selector) => sessions.resolve(selector),
+      (selector) => sessions.resolveByBuild(selector),
+    );
 
     // The `path_map`s of the jobs the selector names (all jobs when none), merged.
     const pathMapOf = (selector: Selector): PathMap => {

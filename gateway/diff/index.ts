@@ -105,6 +105,8 @@ export interface DiffCoverageService {
    * notes say so.
    */
   carry(selector: Selector): Promise<CarryResult | undefined>;
+  /** The same for builds given newest first (a session's parts); the selector names the jobs whose repository and path_map apply. */
+  carryBuilds(selector: Selector, builds: Array<{ commit?: string; lastSeen: number; coverage: { map: CoverageMapData } }>): Promise<CarryResult | undefined>;
   /** `covgate_diff_coverage_ratio{job,service,diff}` values: every named diff × every service of its job. */
   series(): Promise<DiffSeries[]>;
 }
@@ -224,8 +226,8 @@ export function createDiffCoverage(deps: DiffCoverageDeps): DiffCoverageService 
     return cur === from ? steps : undefined;
   }
 
-  async function carry(selector: Selector): Promise<CarryResult | undefined> {
-    const found = deps.byBuild?.(selector);
+  async function carry(selector: Selector, given?: Array<{ commit?: string; lastSeen: number; coverage: { map: CoverageMapData } }>): Promise<CarryResult | undefined> {
+    const found = given ?? deps.byBuild?.(selector);
     if (!found || found.length <= 1) return undefined;
     // A build that uploaded a diff from another is the newer of the two, whatever the scrape times say
     // (two pushes within one millisecond); otherwise the first-scraped order stands (a stable sort).
@@ -338,7 +340,8 @@ export function createDiffCoverage(deps: DiffCoverageDeps): DiffCoverageService 
 
   return {
     report,
-    carry,
+    carry: (selector) => carry(selector),
+    carryBuilds: (selector, builds) => carry(selector, builds),
     async series() {
       const config = deps.config();
       const out: DiffSeries[] = [];

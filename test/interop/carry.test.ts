@@ -104,7 +104,11 @@ scrape_configs:
 diffs:
   - { name: release, job: shop, base: v1, head: v2 }
 `;
-    gw = await startGatewayProcess({ configYaml: config([a.exporter!]) });
+    // A test campaign spans the redeploy: its session starts before v1 is scraped at all, so it measures everything.
+    gw = await startGatewayProcess({ configYaml: config([]) });
+    expect((await gw.api.post('/test-started', { session: 'campaign', selector: { job: 'shop' }, labels: { release: 'r1' } })).status).to.equal(201);
+    gw.writeConfig(config([a.exporter!]));
+    expect((await gw.api.post('/-/reload')).status).to.equal(200);
     const configNoRepo = (targets: string[]) => `global: { scrape_interval: 1h }
 scrape_configs:
   - job_name: shop
@@ -137,6 +141,7 @@ scrape_configs:
     observedNew = await dump(b, 'new');
     expect((await gw.api.post('/api/v1/scrape', {})).status).to.equal(200);
     expect((await gwUpload.api.post('/api/v1/scrape', {})).status).to.equal(200);
+    expect((await gw.api.post('/test-finished', { session: 'campaign' })).status).to.equal(202);
 
     // The oracle: the old requests on the new build.
     const o = await startApp(join(dir, 'build2/src/server.js'), repo, { ORACLE_DUMP: join(dir, 'dump-old') }, false);
@@ -351,6 +356,21 @@ scrape_configs:
     expect(fraction(located)).to.equal(`${none.covered}/${none.total}`);
     expect(located).to.not.include('carried onto');
     expect((await gw.api.get('/reports/?job=shop&carry=blocks', { maxRedirects: 0, validateStatus: () => true })).status).to.equal(400);
+  });
+
+  it('a session spanning the redeploy carries like the job: its coverage, its summary and its per-service summary', async () => {
+    const job = await gw.api.get('/api/v1/coverage?job=shop');
+    const session = await gw.api.get('/api/v1/coverage?session=campaign');
+    expect(session.headers['x-covgate-carry']).to.equal('lines');
+    expect(session.headers['x-covgate-carried-from']).to.equal(`${sha.v1} -> ${sha.v2}`);
+    expect(session.data).to.deep.equal(job.data);
+    const lines = libCoverage.createCoverageMap(structuredClone(job.data as CoverageMapData)).getCoverageSummary().lines;
+    const view = (await gw.api.get('/api/v1/sessions/campaign')).data.data;
+    expect([view.summary.lines.covered, view.summary.lines.total]).to.deep.equal([lines.covered, lines.total]);
+    expect([view.services.shop.lines.covered, view.services.shop.lines.total]).to.deep.equal([lines.covered, lines.total]);
+    // By release label (a session label) too, and carry=none is the location merge as for the job.
+    expect((await gw.api.get('/api/v1/coverage?release=r1')).data).to.deep.equal(job.data);
+    expect((await gw.api.get('/api/v1/coverage?session=campaign&carry=none')).data).to.deep.equal((await gw.api.get('/api/v1/coverage?job=shop&carry=none')).data);
   });
 
   it('carry=none merges builds by source location as before: old files stay, no carry headers', async () => {

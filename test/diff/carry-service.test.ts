@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createBuildDiffs, createDiffCoverage, composeChanges, parseUnifiedDiff, splitBuildDiff, withCarried, computeDiffCoverage, type BuildDiffs } from '../../gateway/diff/index.ts';
+import { createBuildDiffs, createDiffCoverage, composeChanges, parseUnifiedDiff, renderDiffHtml, renderDiffText, splitBuildDiff, withCarried, computeDiffCoverage, type BuildDiffs } from '../../gateway/diff/index.ts';
 import { parseConfig } from '../../gateway/config/index.ts';
 import type { CoverageMapData } from '../../gateway/model/index.ts';
 import { memoryKv } from '../fakes/memory-kv.ts';
@@ -97,6 +97,14 @@ describe('diff/createDiffCoverage carry() with diffs uploaded by the builds', ()
     ]);
     expect(report.files[0]!.lines[1]!.carried).to.deep.equal({ hits: 10, observed: 0, lastSeen: new Date(2000).toISOString(), from: 'b1' });
     expect(report.totals).to.include({ covered: 2, observed: 1, carried: 1 });
+    // Text and HTML say which lines only carried counts cover, and when they last ran.
+    const seen = new Date(2000).toISOString();
+    const text = renderDiffText(report, 'change');
+    expect(text).to.include(`carried in x.js: 4 (from b1, last run ${seen})`);
+    expect(text).to.include('covered: 1 observed on the newest build, 1 only carried from older builds');
+    const html = renderDiffHtml(report, 'change');
+    expect(html).to.include(`<td class="carried" title="carried from b1">10× carried, last run ${seen}</td>`);
+    expect(html).to.include('<p id="carried">1 covered lines observed on the newest build, 1 only carried from older builds.</p>');
   });
 });
 

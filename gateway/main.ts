@@ -11,7 +11,7 @@ import pLimit from 'p-limit';
 import { createApiApp } from './api/app.ts';
 import { coverageRoutes } from './api/routes/coverage.ts';
 import { diffCoverageRoutes } from './api/routes/diff-coverage.ts';
-import { createDiffCoverage, createGitRunner } from './diff/index.ts';
+import { createBuildDiffs, createDiffCoverage, createGitRunner, type UploadedDiff } from './diff/index.ts';
 import { statusRoutes } from './api/routes/status.ts';
 import { targetRoutes } from './api/routes/targets.ts';
 import { metricsRoutes } from './api/routes/metrics.ts';
@@ -28,7 +28,8 @@ import { createCoverageStore } from './store/index.ts';
 import { createSessions, sessionRoutes, type SessionRecord } from './sessions/index.ts';
 import { pushIngestRoutes } from './ingest/routes.ts';
 import { isPushTarget } from './ingest/index.ts';
-import { matchesSelector, type PathMap, type Selector } from './model/index.ts';
+import { matchesSelector, summarizeFiles, type PathMap, type Selector } from './model/index.ts';
+import type { ServiceCoverage } from './metrics/types.ts';
 import { createReports } from './report/index.ts';
 import { createHistory, statusPageRoutes, type HistoryPoint } from './status/index.ts';
 import { findSource } from './report/index.ts';
@@ -113,6 +114,17 @@ export function createGateway(opts: GatewayOptions): Gateway {
     cleanups.push(() => clearInterval(probe));
 
     const query = createCoverageQuery(store);
+    // Diffs a new build brings along (envelope or registration `build.diff`), for carrying coverage without a repository.
+    const buildDiffs = createBuildDiffs(store.sublevel<UploadedDiff>('build-diffs'));
+    await buildDiffs.open();
+    /** The store as scrapes and push ingest write to it: a `build.diff` is checked and kept apart before the snapshot is stored. */
+    const ingestStore: typeof store = {
+      ...store,
+      async append(input, now) {
+        const build = await buildDiffs.fromBuild(input.target.job, input.build, now);
+        return store.append({ ...input, ...(build !== undefined ? { build } : {}) }, now);
+      },
+    };
     // Services with a current target, or fed by push ingest; computed when /metrics renders.
     const liveServices = () => {
       const live = new Set<string>();
@@ -124,12 +136,39 @@ export function createGateway(opts: GatewayOptions): Gateway {
       config: cfg,
       coverage: (selector) => query.coverage(selector),
       byBuild: (selector) => query.byBuild(selector),
+      uploaded: buildDiffs,
       services: () => [...liveServices()].map((k) => {
         const [job, service] = k.split('\0') as [string, string];
         return { job, service };
       }),
       git: createGitRunner(),
     });
+    // /metrics shows what /api/v1/coverage answers by default: a service spanning builds carried onto its newest build.
+    const carriedCache = new Map<string, { version: string; value: ServiceCoverage }>();
+    const carriedServices = async (services: ServiceCoverage[]): Promise<ServiceCoverage[]> => {
+      const v = query.version();
+      const perFile = cfg().metrics.per_file;
+      return Promise.all(
+        services.map(async (s) => {
+          const key = `${s.job}\0${s.service}\0${perFile}`;
+          const hit = carriedCache.get(key);
+          if (hit && hit.version === v) return hit.value;
+          let value = s;
+          try {
+            const c = await diffCoverage.carry({ job: [s.job], service: [s.service] });
+            if (c && c.mode === 'lines') {
+              value = { ...s, summary: c.combined, carriedLines: c.combined.lines.covered - c.observed.lines.covered };
+              if (perFile) value.files = summarizeFiles(c.map);
+            }
+          } catch (err) {
+            logger.warn({ err: describeError(err), job: s.job, service: s.service }, 'carrying across builds failed; /metrics shows the location merge');
+          }
+          if (carriedCache.size > 1024) carriedCache.clear();
+          carriedCache.set(key, { version: v, value });
+          return value;
+        }),
+      );
+    };
     const http = axios.create({ headers: { 'User-Agent': `covgate/${VERSION}` } });
     let metricsRef: ReturnType<typeof createMetrics> | undefined;
     // Bound once the session stage exists (it is created after the outbox, which it pushes to).
@@ -160,9 +199,11 @@ export function createGateway(opts: GatewayOptions): Gateway {
       logger,
       coverage: {
         services: () =>
-          query.services(cfg().metrics.per_file, (job, service) => {
-            return liveServices().has(`${job}\0${service}`);
-          }),
+          carriedServices(
+            query.services(cfg().metrics.per_file, (job, service) => {
+              return liveServices().has(`${job}\0${service}`);
+            }),
+          ),
       },
       pushQueue: () => outbox.queueLengths(),
       diffCoverage: () => diffCoverage.series(),
@@ -179,7 +220,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     const scrape = createScrapeManager({
       http,
       registeredHttp: createGuardedHttp(currentAllowlist, { 'User-Agent': `covgate/${VERSION}` }),
-      store,
+      store: ingestStore,
       clock,
       scheduler,
       logger,
@@ -276,6 +317,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     const sessions = createSessions({
       kv: store.sublevel<SessionRecord>('sessions'),
       store,
+      carry: async (selector, builds) => (await diffCoverage.carryBuilds(selector, builds))?.map,
       clock,
       logger,
       scrape: (selector) => scrape.scrape((t) => matchesSelector({ ...t.labels, job: t.job }, selector)),
@@ -293,7 +335,10 @@ export function createGateway(opts: GatewayOptions): Gateway {
     // covgate_last_session_coverage_ratio survives a restart: replay the finished sessions, oldest first.
     for (const s of sessions.lastFinished()) for (const [service, summary] of Object.entries(s.services ?? {})) metrics.sessionFinished(service, summary);
     sessionsRef = sessions;
-    query.setResolver((selector) => sessions.resolve(selector));
+    query.setResolver(
+      (selector) => sessions.resolve(selector),
+      (selector) => sessions.resolveByBuild(selector),
+    );
 
     // The `path_map`s of the jobs the selector names (all jobs when none), merged.
     const pathMapOf = (selector: Selector): PathMap => {
@@ -302,6 +347,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     };
     const reports = createReports({
       query,
+      carry: (selector) => diffCoverage.carry(selector),
       pathMap: pathMapOf,
       // the jobs the selector names (all jobs when none): only their `sources:` roots are read
       sourceRoots: (selector) => {
@@ -327,15 +373,21 @@ export function createGateway(opts: GatewayOptions): Gateway {
         query,
         carry: (selector) => diffCoverage.carry(selector),
         bodyLimit: 64 * 1024 * 1024,
-        openReport: (selector, highlight, caption) => reports.openHighlighted(selector, highlight, caption),
+        openReport: (selector, highlight, caption, carry) => reports.openHighlighted(selector, highlight, caption, carry),
       }),
-      pushIngestRoutes({ store, clock, bodyLimit: () => cfg().server.body_size_limit, onIngested: (stored) => {
+      pushIngestRoutes({ store: ingestStore, clock, bodyLimit: () => cfg().server.body_size_limit, onIngested: (stored) => {
           query.bump();
           if (stored) metrics.snapshotStored(1);
         },
       }),
       sessionRoutes({ sessions }),
-      registryRoutes({ registry, config: () => cfg().registration }),
+      registryRoutes({
+        registry,
+        config: () => cfg().registration,
+        onBuild: async (job, build) => {
+          await buildDiffs.fromBuild(job, build, clock.now());
+        },
+      }),
       pushRoutes({ outbox }),
       sonarqubeRoutes({ releaseCoverage: (service, release) => releaseCoverage(service, release), upstreams: () => cfg().push.upstreams }),
       reports.routes(),

@@ -134,6 +134,17 @@ func buildInfo() map[string]string {
 	if v := os.Getenv("COVGATE_BUILD_COMMIT"); v != "" {
 		out["commit"] = v
 	}
+	// The diff that led to this build, for the gateway to carry coverage across builds without a repository.
+	if f := os.Getenv("COVGATE_BUILD_DIFF_FILE"); f != "" {
+		if b, err := os.ReadFile(f); err == nil {
+			out["diff"] = string(b)
+		} else {
+			fmt.Fprintf(os.Stderr, "covgate: COVGATE_BUILD_DIFF_FILE: %v\n", err)
+		}
+	}
+	if v := os.Getenv("COVGATE_BUILD_DIFF_BASE"); v != "" {
+		out["diff_base"] = v
+	}
 	return out
 }
 

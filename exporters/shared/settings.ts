@@ -42,7 +42,9 @@ export function formatDuration(ms: number): string {
 
 /**
  * Build info for the envelope: COVGATE_BUILD_VERSION / COVGATE_BUILD_COMMIT,
- * else the `version` of the package.json in `cwd` (the app's).
+ * else the `version` of the package.json in `cwd` (the app's);
+ * COVGATE_BUILD_DIFF_FILE (a unified diff file, read once at start) and
+ * COVGATE_BUILD_DIFF_BASE (the commit it starts from) as `diff` / `diff_base`.
  */
 export function buildInfo(env: NodeJS.ProcessEnv, cwd: string): Record<string, string> {
   const build: Record<string, string> = {};
@@ -57,6 +59,16 @@ export function buildInfo(env: NodeJS.ProcessEnv, cwd: string): Record<string, s
   }
   if (version) build.version = version;
   if (env.COVGATE_BUILD_COMMIT) build.commit = env.COVGATE_BUILD_COMMIT;
+  // The diff that led to this build (e.g. `git diff <previous> <this>`), for the gateway to carry coverage across builds.
+  if (env.COVGATE_BUILD_DIFF_FILE) {
+    try {
+      build.diff = readFileSync(env.COVGATE_BUILD_DIFF_FILE, 'utf8');
+    } catch (err) {
+      // The service under test must start anyway: without the diff the gateway merges builds by location.
+      process.stderr.write(`covgate: COVGATE_BUILD_DIFF_FILE: ${(err as Error).message}\n`);
+    }
+  }
+  if (env.COVGATE_BUILD_DIFF_BASE) build.diff_base = env.COVGATE_BUILD_DIFF_BASE;
   return build;
 }
 

@@ -43,6 +43,8 @@ export const registrationBodySchema = z.looseObject({
   url: z.string().max(4096).optional(),
   labels: z.record(z.string(), z.unknown()).nullable().optional(),
   ttl: z.union([z.string().max(64), z.number()]).nullable().optional(),
+  /** Build info, as in the envelope; `diff` (+ `diff_base`) is the unified diff that led to `commit`. */
+  build: z.record(z.string(), z.string()).optional(),
 });
 
 /** Body of POST /api/v1/scrape and /api/v1/clear: an optional selector (the body itself). */

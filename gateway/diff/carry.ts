@@ -116,11 +116,11 @@ export function carryFile(oldData: FileCoverageData, newData: FileCoverageData, 
 export function carryCoverage(
   oldMap: CoverageMapData,
   newMap: CoverageMapData,
-  diff: DiffFile[],
+  diff: DiffFile[] | FileChange[],
   pathOf: (coveragePath: string) => string | undefined,
 ): CoverageMapData {
-  const byNewPath = new Map<string, DiffFile>();
-  for (const f of diff) if (f.newPath !== undefined) byNewPath.set(f.newPath, f);
+  const byNewPath = new Map<string, FileChange>();
+  for (const f of changesOf(diff)) if (f.newPath !== undefined) byNewPath.set(f.newPath, f);
   const oldByRepoPath = new Map<string, string>();
   for (const p of Object.keys(oldMap)) {
     const rp = pathOf(p);
@@ -134,7 +134,72 @@ export function carryCoverage(
     const oldRepoPath = change?.oldPath ?? rp;
     const oldPath = oldRepoPath === undefined ? (oldMap[path] ? path : undefined) : (oldByRepoPath.get(oldRepoPath) ?? (oldMap[path] ? path : undefined));
     if (oldPath === undefined) continue;
-    out[path] = carryFile(oldMap[oldPath]!, data, change ? lineMapOf(change.hunks) : identity);
+    out[path] = carryFile(oldMap[oldPath]!, data, change ? change.map : identity);
   }
   return out;
+}
+
+/** One file of a change between two builds, as carrying needs it: where it was, where it is, how its lines moved. */
+export interface FileChange {
+  oldPath?: string;
+  newPath?: string;
+  status: DiffFile['status'];
+  map: LineMap;
+}
+
+/** A parsed diff as file changes (already-converted changes are returned as they are). */
+export function changesOf(diff: DiffFile[] | FileChange[]): FileChange[] {
+  return diff.map((f) => ('hunks' in f ? { ...(f.oldPath !== undefined ? { oldPath: f.oldPath } : {}), ...(f.newPath !== undefined ? { newPath: f.newPath } : {}), status: f.status, map: lineMapOf(f.hunks) } : f));
+}
+
+/**
+ * The change A→C from the changes A→B (`first`) and B→C (`then`), as when
+ * each build uploads the diff from the build before it: a line keeps a place
+ * only when both steps give it one, renames chain, a file added by either
+ * step carries nothing from A, and a file only one step touches keeps that
+ * step's change.
+ */
+export function composeChanges(first: DiffFile[] | FileChange[], then: DiffFile[] | FileChange[]): FileChange[] {
+  const a = changesOf(first);
+  const firstByNew = new Map<string, FileChange>();
+  for (const f of a) if (f.newPath !== undefined) firstByNew.set(f.newPath, f);
+  const consumed = new Set<string>();
+  const out: FileChange[] = [];
+  for (const t of changesOf(then)) {
+    const f = t.oldPath === undefined ? undefined : firstByNew.get(t.oldPath);
+    if (!f) {
+      out.push(t);
+      continue;
+    }
+    consumed.add(f.newPath!);
+    if (f.status === 'added' || f.oldPath === undefined) {
+      // Added after A: nothing of A lands on it, whatever the second step did.
+      if (t.newPath !== undefined) out.push({ newPath: t.newPath, status: 'added', map: () => undefined });
+      continue;
+    }
+    const status: DiffFile['status'] = t.newPath === undefined ? 'deleted' : t.newPath !== f.oldPath ? 'renamed' : 'modified';
+    out.push({
+      oldPath: f.oldPath,
+      ...(t.newPath !== undefined ? { newPath: t.newPath } : {}),
+      status,
+      map: (l) => {
+        const m = f.map(l);
+        return m === undefined ? undefined : t.map(m);
+      },
+    });
+  }
+  for (const f of a) if (f.newPath === undefined || !consumed.has(f.newPath)) out.push(f);
+  return out;
+}
+
+/** A line that received counts carried from older builds. */
+export interface CarriedLine {
+  /** Carried hits (summed over the older builds). */
+  hits: number;
+  /** The newest build's own hits on the line. */
+  observed: number;
+  /** When the line was last seen run (epoch ms): the last scrape of the newest older build that ran it. */
+  lastSeen: number;
+  /** That build's commit. */
+  from: string;
 }

@@ -1,5 +1,6 @@
 import { errors } from '../errors.ts';
 import { isGoFile, lineCounts, type CoverageMapData } from '../model/index.ts';
+import type { CarriedLine } from './carry.ts';
 import type { DiffFile } from './parse.ts';
 import { createPathIndex, type PathMapping } from './path-map.ts';
 
@@ -8,6 +9,8 @@ export interface ChangedLine {
   line: number;
   hits: number | null;
   text: string;
+  /** Counts carried from older builds onto this line (carry=lines), and when it was last seen run there. */
+  carried?: { hits: number; observed: number; lastSeen: string; from: string };
 }
 
 export interface DiffCoverageTotals {
@@ -18,6 +21,9 @@ export interface DiffCoverageTotals {
   missed: number;
   /** covered / coverable; 1 when nothing changed is coverable (Istanbul shows 100% for an empty kind). */
   ratio: number;
+  /** With carry: covered lines the newest build ran itself, and those covered only by counts carried from older builds. */
+  observed?: number;
+  carried?: number;
 }
 
 export interface DiffCoverageFile extends DiffCoverageTotals {
@@ -103,4 +109,27 @@ export function computeDiffCoverage(diff: DiffFile[], map: CoverageMapData, mapp
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const all = files.flatMap((f) => f.lines);
   return { totals: totalsOf(all), files, unmatched };
+}
+
+/**
+ * The report with carried counts shown: each changed line that received
+ * counts from older builds names them and when it was last seen run; totals
+ * split covered lines into observed on the newest build and carried only
+ * (covered, but not run by the newest build itself).
+ */
+export function withCarried(r: DiffCoverageReport, carried: Record<string, Record<number, CarriedLine>>): DiffCoverageReport {
+  let total = 0;
+  const files = r.files.map((f) => {
+    const perFile = carried[f.coveragePath];
+    let only = 0;
+    const lines = f.lines.map((l) => {
+      const c = perFile?.[l.line];
+      if (!c || l.hits === null) return l;
+      if (l.hits > 0 && c.observed === 0) only++;
+      return { ...l, carried: { hits: c.hits, observed: c.observed, lastSeen: new Date(c.lastSeen).toISOString(), from: c.from } };
+    });
+    total += only;
+    return { ...f, lines, observed: f.covered - only, carried: only };
+  });
+  return { ...r, files, totals: { ...r.totals, observed: r.totals.covered - total, carried: total } };
 }

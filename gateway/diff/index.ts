@@ -7,8 +7,9 @@
  */
 import type { DiffConfig, GatewayConfig, ScrapeConfig } from '../config/types.ts';
 import { errors } from '../errors.ts';
-import { combineCoverage, summarize, type CoverageMapData, type Selector, type Summary } from '../model/index.ts';
-import { carryCoverage } from './carry.ts';
+import { combineCoverage, lineCounts, summarize, type CoverageMapData, type Selector, type Summary } from '../model/index.ts';
+import type { BuildDiffs } from './build-diffs.ts';
+import { carryCoverage, composeChanges, changesOf, type CarriedLine, type FileChange } from './carry.ts';
 import { computeDiffCoverage, type DiffCoverageReport } from './diff-coverage.ts';
 import { gitDiff, type GitRunner } from './git.ts';
 import { parseUnifiedDiff, type DiffFile } from './parse.ts';
@@ -19,6 +20,7 @@ export * from './path-map.ts';
 export * from './diff-coverage.ts';
 export * from './render.ts';
 export * from './carry.ts';
+export * from './build-diffs.ts';
 export { checkGitRef, createGitRunner, gitDiff, gitRefProblem, type GitRunner } from './git.ts';
 
 export interface DiffRequest {
@@ -57,6 +59,15 @@ export interface CarryResult {
   carriedFrom: string[];
   /** When each carried build was last scraped (epoch ms): its carried counts were last seen running no later than that. */
   lastSeen: Record<string, number>;
+  /** Where each carried build's diff came from: git in the job's repository, or diffs uploaded with the builds. */
+  via: Record<string, 'git' | 'uploaded'>;
+  /**
+   * Every line that received carried counts, by coverage path and line: the
+   * carried hits (summed over older builds), the newest build's own hits on
+   * it, and when it was last seen run (the last scrape of the newest older
+   * build that ran it) and on which commit.
+   */
+  lines: Record<string, Record<number, CarriedLine>>;
   /** Why (part of) the coverage was merged by location instead. */
   notes: string[];
   /** The newest build's own coverage. */
@@ -74,6 +85,8 @@ export interface DiffCoverageDeps {
   /** The (job, service) pairs /metrics shows, for the named diffs' series. */
   services(): Array<{ job: string; service: string }>;
   git: GitRunner;
+  /** Diffs uploaded with builds (envelope / registration `build.diff`): used when no repository gives the diff. */
+  uploaded?: BuildDiffs;
 }
 
 export interface DiffCoverageService {
@@ -92,6 +105,8 @@ export interface DiffCoverageService {
    * notes say so.
    */
   carry(selector: Selector): Promise<CarryResult | undefined>;
+  /** The same for builds given newest first (a session's parts); the selector names the jobs whose repository and path_map apply. */
+  carryBuilds(selector: Selector, builds: Array<{ commit?: string; lastSeen: number; coverage: { map: CoverageMapData } }>): Promise<CarryResult | undefined>;
   /** `covgate_diff_coverage_ratio{job,service,diff}` values: every named diff × every service of its job. */
   series(): Promise<DiffSeries[]>;
 }
@@ -175,57 +190,139 @@ export function createDiffCoverage(deps: DiffCoverageDeps): DiffCoverageService 
     return { title, source, report: computeDiffCoverage(files, map, mappingFor(config, selector)) };
   }
 
-  async function carry(selector: Selector): Promise<CarryResult | undefined> {
-    const builds = deps.byBuild?.(selector);
-    if (!builds || builds.length <= 1) return undefined;
+  /** `git diff <old> <new>` in the job's repository, parsed; cached when both are full commit ids (they never change meaning). */
+  async function gitChanges(job: ScrapeConfig, from: string, to: string): Promise<DiffFile[]> {
+    const immutable = FULL_SHA.test(from) && FULL_SHA.test(to);
+    const key = `carry\0${job.repository}\0${from}\0${to}`;
+    const hit = immutable ? cache.get(key) : undefined;
+    if (hit) return hit;
+    const files = parseUnifiedDiff((await gitDiff(deps.git, job.repository!, from, to, 'direct')).text);
+    if (immutable) {
+      if (cache.size >= 64) cache.delete(cache.keys().next().value!);
+      cache.set(key, files);
+    }
+    return files;
+  }
+
+  /**
+   * The change from build `from` to build `to` through diffs uploaded with the
+   * builds: `to`'s diff from `from` directly, else a chain of diffs each from
+   * its `base` (or, without one, from the build that ran before it in
+   * `order`, newest first). Undefined when no chain reaches `from`.
+   */
+  function uploadedChanges(from: string, to: string, order: string[], jobs: string[] | undefined): FileChange[] | undefined {
+    if (!deps.uploaded) return undefined;
+    let steps: FileChange[] | undefined;
+    let cur = to;
+    for (let guard = 0; guard <= order.length && cur !== from; guard++) {
+      const diffs = deps.uploaded.forCommit(cur, jobs);
+      const before = order[order.indexOf(cur) + 1];
+      const d = diffs.find((x) => x.base === from) ?? diffs.find((x) => x.base !== undefined && order.includes(x.base)) ?? diffs.find((x) => x.base === undefined && before !== undefined);
+      if (!d) return undefined;
+      const base = d.base ?? before!;
+      steps = steps ? composeChanges(d.files, steps) : changesOf(d.files);
+      cur = base;
+    }
+    return cur === from ? steps : undefined;
+  }
+
+  async function carry(selector: Selector, given?: Array<{ commit?: string; lastSeen: number; coverage: { map: CoverageMapData } }>): Promise<CarryResult | undefined> {
+    const found = given ?? deps.byBuild?.(selector);
+    if (!found || found.length <= 1) return undefined;
+    // A build that uploaded a diff from another is the newer of the two, whatever the scrape times say
+    // (two pushes within one millisecond); otherwise the first-scraped order stands (a stable sort).
+    const descends = (x: (typeof found)[number], y: (typeof found)[number]) =>
+      x.commit !== undefined && y.commit !== undefined && (deps.uploaded?.forCommit(x.commit, selector.job).some((d) => d.base === y.commit) ?? false);
+    const builds = [...found].sort((x, y) => (descends(x, y) ? -1 : descends(y, x) ? 1 : 0));
     const config = deps.config();
     const [newest, ...older] = builds as [(typeof builds)[number], ...typeof builds];
     const observedMap = newest.coverage.map;
     const notes: string[] = [];
     const carriedFrom: string[] = [];
     const lastSeen: Record<string, number> = {};
+    const via: Record<string, 'git' | 'uploaded'> = {};
+    const lines: Record<string, Record<number, CarriedLine>> = {};
     let job: ScrapeConfig | undefined;
+    let noRepository: string | undefined;
     try {
       job = jobFor(selector, config);
     } catch (err) {
-      notes.push(`no diff between builds: ${(err as Error).message}`);
+      noRepository = (err as Error).message;
     }
     if (newest.commit === undefined) notes.push('the newest build has no build.commit');
     const mapping = mappingFor(config, selector);
-    const pathOf = (p: string) => mapCoveragePath(p, mapping);
+    const order = builds.map((b) => b.commit).filter((c): c is string => c !== undefined);
     let map = observedMap;
     for (const b of older) {
-      if (!job || newest.commit === undefined || b.commit === undefined) {
+      if (newest.commit === undefined || b.commit === undefined) {
         if (b.commit === undefined && newest.commit !== undefined) notes.push('coverage without build.commit merged by source location');
         map = combineCoverage(map, b.coverage.map, 'merge');
         continue;
       }
-      let files: DiffFile[];
-      try {
-        // Full commit ids never change meaning: their diff is cached (a query per dashboard refresh must not run git each time).
-        const immutable = FULL_SHA.test(b.commit) && FULL_SHA.test(newest.commit);
-        const key = `carry\0${job.repository}\0${b.commit}\0${newest.commit}`;
-        const hit = immutable ? cache.get(key) : undefined;
-        files = hit ?? parseUnifiedDiff((await gitDiff(deps.git, job.repository!, b.commit, newest.commit, 'direct')).text);
-        if (immutable && !hit) {
-          if (cache.size >= 64) cache.delete(cache.keys().next().value!);
-          cache.set(key, files);
+      let changes: DiffFile[] | FileChange[] | undefined;
+      let problem: string | undefined;
+      if (job) {
+        try {
+          changes = await gitChanges(job, b.commit, newest.commit);
+          via[b.commit] = 'git';
+        } catch (err) {
+          problem = (err as Error).message;
         }
-      } catch (err) {
-        notes.push(`build ${b.commit} merged by source location: ${(err as Error).message}`);
+      }
+      if (!changes) {
+        changes = uploadedChanges(b.commit, newest.commit, order, selector.job);
+        if (changes) via[b.commit] = 'uploaded';
+      }
+      if (!changes) {
+        notes.push(
+          problem !== undefined
+            ? `build ${b.commit} merged by source location: ${problem}`
+            : `no diff between builds ${b.commit} and ${newest.commit} (${noRepository ?? 'no repository'}; none uploaded with build.diff): merged by source location`,
+        );
         map = combineCoverage(map, b.coverage.map, 'merge');
         continue;
       }
-      const carried = carryCoverage(b.coverage.map, observedMap, files, pathOf);
+      const changed = changesOf(changes);
+      // A coverage path under no root (a job without repository/sources) is matched to the diff's files by path suffix,
+      // so a changed file is never carried as if unchanged.
+      const diffPaths = [...new Set(changed.flatMap((f) => [f.oldPath, f.newPath]).filter((x): x is string => x !== undefined))].sort((x, y) => y.length - x.length);
+      const suffixCache = new Map<string, string | undefined>();
+      const pathOf = (p: string) => {
+        const mapped = mapCoveragePath(p, mapping);
+        if (mapped !== undefined) return mapped;
+        if (!suffixCache.has(p)) {
+          const n = p.replace(/\\/g, '/');
+          suffixCache.set(p, diffPaths.find((d) => n.endsWith(`/${d}`)));
+        }
+        return suffixCache.get(p);
+      };
+      const carried = carryCoverage(b.coverage.map, observedMap, changed, pathOf);
       // Files the new build has not reported (yet) and the diff does not touch are unchanged: they keep their coverage as it is.
-      const touched = new Set(files.flatMap((f) => [f.oldPath, f.newPath]).filter((x): x is string => x !== undefined));
+      const touched = new Set(diffPaths);
       for (const [path, data] of Object.entries(b.coverage.map)) {
         const rp = pathOf(path);
         if (!observedMap[path] && !(rp !== undefined && touched.has(rp))) carried[path] = data;
       }
+      // Per line: carried hits, and when the line was last seen run (the newest build that ran it, builds newest first).
+      for (const [path, data] of Object.entries(carried)) {
+        for (const [line, hits] of lineCounts(data)) {
+          if (hits <= 0) continue;
+          const perFile = (lines[path] ??= {});
+          const l = perFile[line];
+          if (!l) perFile[line] = { hits, observed: 0, lastSeen: b.lastSeen, from: b.commit };
+          else {
+            l.hits += hits;
+            if (b.lastSeen > l.lastSeen) Object.assign(l, { lastSeen: b.lastSeen, from: b.commit });
+          }
+        }
+      }
       map = combineCoverage(map, carried, 'merge');
       carriedFrom.push(b.commit);
       lastSeen[b.commit] = b.lastSeen;
+    }
+    for (const [path, perFile] of Object.entries(lines)) {
+      const own = observedMap[path] ? lineCounts(observedMap[path]!) : undefined;
+      for (const [line, l] of Object.entries(perFile)) l.observed = own?.get(Number(line)) ?? 0;
     }
     return {
       mode: carriedFrom.length > 0 ? 'lines' : 'none',
@@ -233,6 +330,8 @@ export function createDiffCoverage(deps: DiffCoverageDeps): DiffCoverageService 
       ...(newest.commit !== undefined ? { newest: newest.commit } : {}),
       carriedFrom,
       lastSeen,
+      via,
+      lines,
       notes: [...new Set(notes)],
       observed: summarize(observedMap),
       combined: summarize(map),
@@ -241,7 +340,8 @@ export function createDiffCoverage(deps: DiffCoverageDeps): DiffCoverageService 
 
   return {
     report,
-    carry,
+    carry: (selector) => carry(selector),
+    carryBuilds: (selector, builds) => carry(selector, builds),
     async series() {
       const config = deps.config();
       const out: DiffSeries[] = [];

@@ -15,6 +15,17 @@ export function renderDiffText(r: DiffCoverageReport, title: string): string {
     const missed = f.lines.filter((l) => l.hits === 0).map((l) => l.line);
     if (missed.length > 0) out.push(`missed in ${f.path}: ${ranges(missed)}`);
   }
+  // Lines covered only by counts carried from older builds, with when they were last seen run.
+  for (const f of r.files) {
+    const only = f.lines.filter((l) => l.carried && l.hits !== null && l.hits > 0 && l.carried.observed === 0);
+    const byRun = new Map<string, number[]>();
+    for (const l of only) {
+      const k = `${l.carried!.from.slice(0, 12)}, last run ${l.carried!.lastSeen}`;
+      byRun.set(k, [...(byRun.get(k) ?? []), l.line]);
+    }
+    for (const [k, lines] of byRun) out.push(`carried in ${f.path}: ${ranges(lines)} (from ${k})`);
+  }
+  if (t.carried !== undefined) out.push(`covered: ${t.observed} observed on the newest build, ${t.carried} only carried from older builds`);
   if (r.unmatched.length > 0) out.push(`not in the coverage (not counted): ${r.unmatched.join(', ')}`);
   return `${out.join('\n')}\n`;
 }
@@ -44,10 +55,11 @@ export function renderDiffHtml(r: DiffCoverageReport, title: string): string {
     '<!doctype html><html><head><meta charset="utf-8">',
     `<title>Diff coverage: ${escapeHtml(title)}</title>`,
     '<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}td,th{padding:0 .5em;text-align:right}' +
-      'td.src{text-align:left;font-family:monospace;white-space:pre}tr.hit{background:#dfd}tr.miss{background:#fdd}tr.none{color:#888}' +
+      'td.carried{color:#555;font-size:smaller}td.src{text-align:left;font-family:monospace;white-space:pre}tr.hit{background:#dfd}tr.miss{background:#fdd}tr.none{color:#888}' +
       'th.path{text-align:left}</style></head><body>',
     `<h1>Diff coverage: ${escapeHtml(title)}</h1>`,
     `<p id="total">${t.covered} of ${t.coverable} coverable changed lines covered (${pct(t.ratio)}); ${t.missed} missed; ${t.changed} changed lines in ${r.files.length} files.</p>`,
+    t.carried !== undefined ? `<p id="carried">${t.observed} covered lines observed on the newest build, ${t.carried} only carried from older builds.</p>` : '',
     '<table class="summary"><tr><th class="path">file</th><th>changed</th><th>coverable</th><th>covered</th><th>missed</th><th>coverage</th></tr>',
   ];
   for (const f of r.files) {
@@ -61,7 +73,8 @@ export function renderDiffHtml(r: DiffCoverageReport, title: string): string {
     parts.push(`<h2 id="f-${escapeHtml(encodeURIComponent(f.path))}">${escapeHtml(f.path)}${renamed}</h2><table class="lines">`);
     for (const l of f.lines) {
       const cls = l.hits === null ? 'none' : l.hits > 0 ? 'hit' : 'miss';
-      parts.push(`<tr class="${cls}"><td>${l.line}</td><td>${l.hits === null ? '' : `${l.hits}×`}</td><td class="src">${escapeHtml(l.text)}</td></tr>`);
+      const carried = l.carried ? `<td class="carried" title="carried from ${escapeHtml(l.carried.from)}">${l.carried.hits}× carried, last run ${escapeHtml(l.carried.lastSeen)}</td>` : '<td></td>';
+      parts.push(`<tr class="${cls}"><td>${l.line}</td><td>${l.hits === null ? '' : `${l.hits}×`}</td>${carried}<td class="src">${escapeHtml(l.text)}</td></tr>`);
     }
     parts.push('</table>');
   }

@@ -180,7 +180,15 @@ export const processMetaSchema = z.object({
   instance: metaString.optional(),
   structureId: metaString.optional(),
   startTime: metaString.optional(),
-  build: z.record(metaString, z.string().max(MAX_META_LENGTH)).optional(),
+  // `diff` is the unified diff that led to the build (checked as a diff where it is stored, diff/build-diffs.ts); the payload's body limit bounds it.
+  build: z
+    .record(metaString, z.string())
+    .superRefine((b, ctx) => {
+      for (const [k, v] of Object.entries(b)) {
+        if (k !== 'diff' && v.length > MAX_META_LENGTH) ctx.addIssue({ code: 'custom', path: [k], message: `must be at most ${MAX_META_LENGTH} characters` });
+      }
+    })
+    .optional(),
 });
 
 // --- checks ---------------------------------------------------------------

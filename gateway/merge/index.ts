@@ -28,6 +28,9 @@ export interface ServiceCoverage {
  */
 export type SelectionResolver = (selector: Selector) => CounterSet | undefined;
 
+/** The same selection as a SelectionResolver gives, split by build (for carrying across builds); undefined when it does not concern the selector. */
+export type BuildResolver = (selector: Selector) => Array<{ commit?: string; firstSeen: number; lastSeen: number; set: CounterSet }> | undefined;
+
 export interface CoverageQuery {
   /** Merged coverage of a selection. Target labels select targets' whole window; a resolver may take over (sessions). */
   coverage(selector: Selector): MergedCoverage;
@@ -35,8 +38,8 @@ export interface CoverageQuery {
    * The selection's coverage per build (`build.commit` of each lifetime; no
    * commit = `commit` undefined), newest build first (the build first scraped
    * most recently: the latest deployment), for carrying coverage
-   * across builds. Undefined when a resolver (sessions) takes the selector:
-   * sessions are not split by build.
+   * across builds. When a resolver (sessions) takes the selector, its
+   * build resolver splits it; undefined without one.
    */
   byBuild(selector: Selector): Array<{ commit?: string; lastSeen: number; coverage: MergedCoverage }> | undefined;
   /** Merge of an arbitrary counter set (sessions, pushes). */
@@ -50,7 +53,7 @@ export interface CoverageQuery {
   services(perFile: boolean, include?: (job: string, service: string) => boolean): ServiceCoverage[];
   /** Lines summary of one target (for /api/v1/targets). */
   targetSummary(targetId: string): Summary;
-  setResolver(resolver: SelectionResolver | undefined): void;
+  setResolver(resolver: SelectionResolver | undefined, byBuild?: BuildResolver): void;
   /** Version that changes when anything the query reads changed. */
   version(): string;
   bump(): void;
@@ -58,6 +61,7 @@ export interface CoverageQuery {
 
 export function createCoverageQuery(store: CoverageStore): CoverageQuery {
   let resolver: SelectionResolver | undefined;
+  let buildResolver: BuildResolver | undefined;
   let extra = 0;
   const version = () => `${store.version()}.${extra}`;
   const selCache = new Map<string, { version: string; value: MergedCoverage }>();
@@ -83,9 +87,9 @@ export function createCoverageQuery(store: CoverageStore): CoverageQuery {
     },
     fromSet,
     byBuild(selector) {
-      if (resolver?.(selector)) return undefined;
-      return store
-        .counterSetsByBuild(selector)
+      const groups = resolver?.(selector) ? buildResolver?.(selector) : store.counterSetsByBuild(selector);
+      if (!groups) return undefined;
+      return groups
         .sort((a, b) => b.firstSeen - a.firstSeen || b.lastSeen - a.lastSeen)
         .map((g) => ({ ...(g.commit !== undefined ? { commit: g.commit } : {}), lastSeen: g.lastSeen, coverage: fromSet(g.set) }));
     },
@@ -119,8 +123,9 @@ export function createCoverageQuery(store: CoverageStore): CoverageQuery {
       targetCache.set(targetId, { version: v, summary });
       return summary;
     },
-    setResolver(r) {
+    setResolver(r, byBuild) {
       resolver = r;
+      buildResolver = byBuild;
       extra++;
     },
     version,

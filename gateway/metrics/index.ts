@@ -40,10 +40,10 @@ export function createMetrics(opts: MetricsOptions): GatewayMetrics {
   // --- coverage, computed at collect time -------------------------------
   // The four coverage gauges share one read of the provider per render:
   // the first collect() of a render reads it, the others reuse that read.
-  const refreshCoverage = oncePerRender(() => {
+  const refreshCoverage = oncePerRender(async () => {
     let services: ServiceCoverage[];
     try {
-      services = opts.coverage.services();
+      services = await opts.coverage.services();
     } catch (err) {
       // Stale beats partial: keep the last values rather than emptying /metrics.
       opts.logger?.warn({ err }, 'coverage provider failed; /metrics keeps the previous coverage values');
@@ -73,6 +73,13 @@ export function createMetrics(opts: MetricsOptions): GatewayMetrics {
     registers: [registry],
     collect: refreshCoverage.run,
   });
+  const carriedLines = new Gauge({
+    name: 'covgate_coverage_carried_lines',
+    help: 'Lines of a service covered only through counts carried from older builds onto its newest build (carry=lines); the rest of covgate_coverage_covered{kind="lines"} was observed on the newest build. Absent when the service has one build.',
+    labelNames: ['job', 'service'] as const,
+    registers: [registry],
+    collect: refreshCoverage.run,
+  });
   const fileRatio = opts.perFile
     ? new Gauge({
         name: 'covgate_file_coverage_ratio',
@@ -87,6 +94,7 @@ export function createMetrics(opts: MetricsOptions): GatewayMetrics {
     coverageRatio.reset();
     coverageCovered.reset();
     coverageTotal.reset();
+    carriedLines.reset();
     fileRatio?.reset();
     const sorted = [...services].sort((a, b) => cmp(a.job, b.job) || cmp(a.service, b.service));
     const perFileDone = new Set<string>();
@@ -99,6 +107,7 @@ export function createMetrics(opts: MetricsOptions): GatewayMetrics {
         coverageCovered.set(labels, t.covered);
         coverageTotal.set(labels, t.total);
       }
+      if (s.carriedLines !== undefined) carriedLines.set({ job: s.job, service: s.service }, s.carriedLines);
       // Per-file series have no job label: a service reported by two jobs keeps
       // the files of the first job (in name order) rather than flapping.
       if (fileRatio && s.files && !perFileDone.has(s.service)) {
@@ -345,19 +354,21 @@ export function createMetrics(opts: MetricsOptions): GatewayMetrics {
  * cleared on the next turn of the event loop (or by `invalidate()`) spans
  * exactly one render.
  */
-function oncePerRender(fn: () => void): { run(): void; invalidate(): void } {
-  let fresh = false;
+function oncePerRender(fn: () => void | Promise<void>): { run(): Promise<void>; invalidate(): void } {
+  let current: Promise<void> | undefined;
   return {
-    run(): void {
-      if (fresh) return;
-      fresh = true;
+    run(): Promise<void> {
+      if (current) return current;
+      // Every collect() of this render awaits the same read (prom-client awaits async collects).
+      const p = (async () => fn())();
+      current = p;
       setImmediate(() => {
-        fresh = false;
+        if (current === p) current = undefined;
       });
-      fn();
+      return p;
     },
     invalidate(): void {
-      fresh = false;
+      current = undefined;
     },
   };
 }

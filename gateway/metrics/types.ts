@@ -8,6 +8,8 @@ export interface ServiceCoverage {
   summary: Summary;
   /** Per-file summaries keyed by path; only read when per-file metrics are on. */
   files?: Map<string, Summary>;
+  /** Lines covered only through counts carried from older builds (the service spans builds and carry applied). */
+  carriedLines?: number;
 }
 
 /**
@@ -17,7 +19,8 @@ export interface ServiceCoverage {
  * service it no longer returns disappears from /metrics.
  */
 export interface CoverageProvider {
-  services(): ServiceCoverage[];
+  /** May be async: services spanning builds are carried onto their newest build (a `git diff`, cached by commit). */
+  services(): ServiceCoverage[] | Promise<ServiceCoverage[]>;
 }
 
 /** The one method of a logger the metrics need (pino's shape). */

@@ -71,7 +71,8 @@ export function combineCoverage(a: CoverageMapData, b: CoverageMapData, op: SetO
   if (op === 'merge') {
     const map = libCoverage.createCoverageMap(structuredClone(a));
     map.merge(structuredClone(b));
-    return map.toJSON() as CoverageMapData;
+    // Plain data, not FileCoverage instances (toJSON() keeps those): a result merged again (three builds carried) must clone as data.
+    return Object.fromEntries(map.files().map((p) => [p, map.fileCoverageFor(p).toJSON()])) as CoverageMapData;
   }
   const keep = op === 'subtract' ? (bCount: number) => bCount === 0 : (bCount: number) => bCount > 0;
   const out: CoverageMapData = {};

@@ -11,11 +11,19 @@ import { parseBody, registrationBodySchema } from '../api/schemas.ts';
 export interface RegistryRoutesDeps {
   registry: Registry;
   config: () => RegistrationConfig;
+  /**
+   * A registration's `build` ({commit, diff, diff_base}): the diff the new
+   * build brings for carrying coverage across builds. Throws COVGATE_BAD_DATA
+   * (nothing registered) when the diff is not one.
+   */
+  onBuild?: (job: string, build: Record<string, string>) => Promise<void>;
 }
 
 /** Where goc v1 agents serve their profile (they are scraped as `format: gocover`, decided by the job's scrape config or sniffed). */
 export const GOC_COVERAGE_PATH = '/v1/cover/profile';
 const BODY_LIMIT = 64 * 1024;
+/** A registration may bring its build's diff (`build.diff`): room for a large change. */
+const REGISTRATION_BODY_LIMIT = 16 * 1024 * 1024;
 
 /**
  * Self-registration endpoints (contract section 2):
@@ -38,7 +46,9 @@ export function registryRoutes(deps: RegistryRoutesDeps) {
   return (router: Router): void => {
     router.post('/api/v1/targets', async (ctx) => {
       refuseWhenDisabled(deps.config());
-      const body = parseBody(registrationBodySchema, await readJsonObject(ctx, BODY_LIMIT), 'registration');
+      const body = parseBody(registrationBodySchema, await readJsonObject(ctx, REGISTRATION_BODY_LIMIT), 'registration');
+      // The build's diff is checked and kept before the registration: a bad one registers nothing.
+      if (body.build && deps.onBuild && typeof body.job === 'string') await deps.onBuild(body.job, body.build);
       const r = await deps.registry.register({ job: body.job, url: body.url, labels: body.labels, ttl: body.ttl });
       const expiresAt = new Date(r.expiresAt).toISOString();
       ctx.status = r.created ? 201 : 200;

@@ -23,7 +23,7 @@ import type { Router } from '@koa/router';
 import { errors } from '../errors.ts';
 import { createRenderer, type Renderer } from './renderer.ts';
 import { safeReportPath } from './sources.ts';
-import { applyPathMap, mapPath, expandGoStatements, parseSelector, selectorToString, type PathMap, type Selector } from '../model/index.ts';
+import { applyPathMap, mapPath, expandGoStatements, parseSelector, selectorToString, type CoverageMapData, type PathMap, type Selector } from '../model/index.ts';
 import type { CoverageQuery } from '../merge/index.ts';
 
 const TYPES: Record<string, string> = {
@@ -51,6 +51,32 @@ export interface ReportDeps {
   renderTimeoutMs?: number;
   /** Where renders run; default a worker thread (tests inject a fake). */
   renderer?: Renderer;
+  /**
+   * A selection spanning builds carried onto its newest build (diff stage),
+   * as /api/v1/coverage answers by default; `/reports/?…&carry=none` merges
+   * builds by source location. Absent = never carried.
+   */
+  carry?: (selector: Selector) => Promise<ReportCarry | undefined>;
+}
+
+/** What a report needs of a carry result (diff/index.ts CarryResult). */
+export interface ReportCarry {
+  mode: 'lines' | 'none';
+  map: CoverageMapData;
+  newest?: string;
+  carriedFrom: string[];
+  lastSeen: Record<string, number>;
+  notes: string[];
+}
+
+/** The banner's words on carrying: from which builds and when they last ran, or why builds were merged by location. */
+function carryCaption(c: ReportCarry): string {
+  const short = (x: string) => x.slice(0, 12);
+  if (c.mode === 'lines') {
+    const from = c.carriedFrom.map((x) => `${short(x)} (last run ${new Date(c.lastSeen[x]!).toISOString()})`).join(', ');
+    return `counts of ${from} carried onto ${short(c.newest ?? '?')}${c.notes.length > 0 ? `; ${c.notes.join('; ')}` : ''}`;
+  }
+  return `builds merged by source location: ${c.notes.join('; ')}`;
 }
 
 export { findSource, safeReportPath } from './sources.ts';
@@ -113,6 +139,8 @@ export function createReports(deps: ReportDeps) {
   const selectors = new Map<string, Selector>();
   /** Reports opened with changed lines to highlight (diff coverage): key → coverage path → lines, and a caption. */
   const extras = new Map<string, { highlight: Record<string, number[]>; caption: string }>();
+  /** Reports opened with carry=none. */
+  const noCarry = new Set<string>();
   // Insertion order is recency: a hit moves its entry to the end.
   const rendered = new Map<string, Rendered>();
   const inFlight = new Map<string, { version: string; done: Promise<string> }>();
@@ -120,26 +148,30 @@ export function createReports(deps: ReportDeps) {
   const maxReports = deps.maxReports ?? 32;
   const maxBytes = deps.maxBytes ?? 512 << 20;
 
-  function keyOf(selector: Selector): string {
-    const key = createHash('sha256').update(selectorToString(selector)).digest('base64url').slice(0, 16);
+  function keyOf(selector: Selector, carry: 'lines' | 'none' = 'lines'): string {
+    const key = createHash('sha256').update(selectorToString(selector)).update(carry === 'none' ? '\0carry=none' : '').digest('base64url').slice(0, 16);
     selectors.set(key, selector);
+    if (carry === 'none') noCarry.add(key);
     if (selectors.size > maxReports * 4) {
       const oldest = selectors.keys().next().value!;
       selectors.delete(oldest);
       extras.delete(oldest);
+      noCarry.delete(oldest);
     }
     return key;
   }
 
   /** A report key for a selector with lines to highlight (diff coverage): served at /reports/<key>/index.html. */
-  function openHighlighted(selector: Selector, highlight: Record<string, number[]>, caption: string): string {
-    const key = createHash('sha256').update(selectorToString(selector)).update('\0').update(JSON.stringify(highlight)).update(caption).digest('base64url').slice(0, 16);
+  function openHighlighted(selector: Selector, highlight: Record<string, number[]>, caption: string, carry: 'lines' | 'none' = 'lines'): string {
+    const key = createHash('sha256').update(selectorToString(selector)).update('\0').update(JSON.stringify(highlight)).update(caption).update(carry).digest('base64url').slice(0, 16);
     selectors.set(key, selector);
+    if (carry === 'none') noCarry.add(key);
     extras.set(key, { highlight, caption });
     if (selectors.size > maxReports * 4) {
       const oldest = selectors.keys().next().value!;
       selectors.delete(oldest);
       extras.delete(oldest);
+      noCarry.delete(oldest);
     }
     return key;
   }
@@ -161,7 +193,8 @@ export function createReports(deps: ReportDeps) {
 
   async function renderNow(key: string, selector: Selector, version: string, roots: string[], pathMap: PathMap | undefined): Promise<string> {
     const dir = join(root, `${key}-${seq++}`);
-    const merged = deps.query.coverage(selector);
+    const carried = !noCarry.has(key) && deps.carry ? await deps.carry(selector) : undefined;
+    const merged = carried ?? deps.query.coverage(selector);
     // The renderer sees only sanitised relative paths; originals stay for the source lookup.
     const originals: Record<string, string> = Object.create(null);
     const safeMap: Record<string, unknown> = Object.create(null);
@@ -186,7 +219,7 @@ export function createReports(deps: ReportDeps) {
     mkdirSync(dir, { recursive: true });
     try {
       // Go files: statements weighted by numStmts, as every other covgate summary (model/summary.ts).
-      await renderer.render({ dir, map: expandGoStatements(safeMap as never) as never, originals: { ...originals }, roots, banner: bannerOf(selector, extra?.caption), highlight });
+      await renderer.render({ dir, map: expandGoStatements(safeMap as never) as never, originals: { ...originals }, roots, banner: bannerOf(selector, [extra?.caption, carried ? carryCaption(carried) : undefined].filter(Boolean).join(' · ') || undefined), highlight });
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;
@@ -227,7 +260,9 @@ export function createReports(deps: ReportDeps) {
     routes() {
       return (router: Router) => {
         router.get('/reports/', (ctx) => {
-          const key = keyOf(parseSelector(ctx.query as Record<string, unknown>));
+          const carry = ctx.query.carry ?? 'lines';
+          if (carry !== 'lines' && carry !== 'none') throw errors.badData(`carry must be one of none, lines, got ${JSON.stringify(carry)}`);
+          const key = keyOf(parseSelector(ctx.query as Record<string, unknown>), carry);
           ctx.redirect(`/reports/${key}/index.html`);
         });
         router.get('/reports/:key/{*file}', async (ctx) => {

@@ -38,6 +38,19 @@ export interface SessionsOptions {
   pushOnFinish: () => boolean;
   observer?: { sessionFinished(service: string, summary: Summary): void };
   logger: Logger;
+  /**
+   * Carries a session's older builds onto its newest (diff stage), builds
+   * newest first; undefined = merged by location. Absent: never carried.
+   */
+  carry?: (selector: Selector, builds: Array<{ commit?: string; lastSeen: number; coverage: { map: CoverageMapData } }>) => Promise<CoverageMapData | undefined>;
+}
+
+/** What ran in a session per build, newest build (first seen last) first. */
+interface BuildPart {
+  commit?: string;
+  firstSeen: number;
+  lastSeen: number;
+  perTarget: Record<string, CounterSet>;
 }
 
 export interface StartRequest {
@@ -164,6 +177,38 @@ export function createSessions(opts: SessionsOptions) {
     return out;
   }
 
+  /** The session's counts split by the build of each lifetime (as the store's counterSetsByBuild), newest first. */
+  function measureByBuild(baseline: LifetimeState, end: LifetimeState): BuildPart[] {
+    const parts = new Map<string, BuildPart>();
+    const lookup = (h: string) => opts.store.structure(h);
+    for (const [tid, lifetimes] of Object.entries(end)) {
+      const meta = new Map(opts.store.lifetimes(tid).map((lt) => [lt.id, lt]));
+      for (const [ltId, snap] of Object.entries(lifetimes)) {
+        const lt = meta.get(ltId);
+        const commit = lt?.build?.commit || undefined;
+        const k = commit ?? '';
+        let part = parts.get(k);
+        if (!part) parts.set(k, (part = { ...(commit !== undefined ? { commit } : {}), firstSeen: Infinity, lastSeen: 0, perTarget: {} }));
+        part.firstSeen = Math.min(part.firstSeen, lt?.firstSeen ?? 0);
+        part.lastSeen = Math.max(part.lastSeen, lt?.lastSeen ?? 0);
+        const base = baseline[tid]?.[ltId];
+        const set = (part.perTarget[tid] ??= new CounterSet());
+        set.addSet(base ? CounterSet.fromSnapshot(snap).minus(CounterSet.fromSnapshot(base), lookup) : CounterSet.fromSnapshot(snap));
+      }
+    }
+    return [...parts.values()].sort((a, b) => b.firstSeen - a.firstSeen || b.lastSeen - a.lastSeen);
+  }
+
+  /** A map carried across the given builds (newest first) when the port is there and there is more than one. */
+  async function carried(selector: Selector, builds: Array<{ commit?: string; lastSeen: number; set: CounterSet }>): Promise<CoverageMapData | undefined> {
+    if (!opts.carry || builds.length <= 1) return undefined;
+    const lookup = (h: string) => opts.store.structure(h);
+    return opts.carry(
+      selector,
+      builds.map((b) => ({ ...(b.commit !== undefined ? { commit: b.commit } : {}), lastSeen: b.lastSeen, coverage: { map: b.set.toCoverageMap(lookup).map } })),
+    );
+  }
+
   return {
     /** Loads sessions and takes the gateway-start state (the implicit baseline of the first session). */
     async open(): Promise<void> {
@@ -230,10 +275,24 @@ export function createSessions(opts: SessionsOptions) {
           }
         }
         const lookup = (h: string) => opts.store.structure(h);
-        const { map } = total.toCoverageMap(lookup);
+        // A redeploy inside the session: its figures carry the older builds onto the newest, as queries do.
+        const parts = measureByBuild(record.baseline, end);
+        const sumOf = (p: BuildPart, keep: (tid: string) => boolean) => {
+          const set = new CounterSet();
+          for (const [tid, s] of Object.entries(p.perTarget)) if (keep(tid)) set.addSet(s);
+          return { ...(p.commit !== undefined ? { commit: p.commit } : {}), lastSeen: p.lastSeen, set };
+        };
+        const serviceOf = (tid: string) => {
+          const t = opts.store.target(tid);
+          return t?.labels.service ?? t?.job ?? 'unknown';
+        };
+        const map = (await carried(record.selector, parts.map((p) => sumOf(p, () => true)))) ?? total.toCoverageMap(lookup).map;
         const summary = summarize(map);
         const services: Record<string, Summary> = {};
-        for (const [service, set] of byService) services[service] = summarize(set.toCoverageMap(lookup).map);
+        for (const [service, set] of byService) {
+          const own = parts.map((p) => sumOf(p, (tid) => serviceOf(tid) === service)).filter((b) => b.set.paths().length > 0);
+          services[service] = summarize((await carried({ ...record.selector, service: [service] }, own)) ?? set.toCoverageMap(lookup).map);
+        }
 
         // Enqueue first (idempotent per session): a crash before the record below
         // is written only means the next /test-finished recomputes and enqueues nothing new.
@@ -249,6 +308,9 @@ export function createSessions(opts: SessionsOptions) {
           summary,
           services,
           build,
+          ...(parts.length > 1
+            ? { builds: parts.map((p) => ({ ...(p.commit !== undefined ? { commit: p.commit } : {}), firstSeen: p.firstSeen, lastSeen: p.lastSeen, coverage: Object.fromEntries(Object.entries(p.perTarget).map(([tid, set]) => [tid, set.toJSON()])) })) }
+            : {}),
         };
         await opts.kv.put(sid, finished);
         sessions.set(sid, finished);
@@ -308,6 +370,45 @@ export function createSessions(opts: SessionsOptions) {
       const pushed = opts.store.targets().filter((t) => isPushTarget(t) && matchesSelector({ ...t.labels, job: t.job }, selector));
       if (pushed.length > 0) set.addSet(opts.store.counterSet({ ids: pushed.map((t) => t.id) }));
       return set;
+    },
+
+    /**
+     * The coverage `resolve` gives, split by build (newest first) for
+     * carrying: a session that spans builds by its recorded parts, any other
+     * as one part of its build's commit; pushed coverage by its builds.
+     * Undefined when the selector names no session label.
+     */
+    resolveByBuild(selector: Selector): Array<{ commit?: string; firstSeen: number; lastSeen: number; set: CounterSet }> | undefined {
+      const names = this.labelNames();
+      const sessionKeys = Object.keys(selector).filter((k) => names.has(k));
+      if (sessionKeys.length === 0) return undefined;
+      const targetKeys = Object.keys(selector).filter((k) => !names.has(k));
+      const groups = new Map<string, { commit?: string; firstSeen: number; lastSeen: number; set: CounterSet }>();
+      const add = (commit: string | undefined, firstSeen: number, lastSeen: number, set: CounterSet) => {
+        const k = commit ?? '';
+        let g = groups.get(k);
+        if (!g) groups.set(k, (g = { ...(commit !== undefined ? { commit } : {}), firstSeen, lastSeen, set: new CounterSet() }));
+        g.firstSeen = Math.min(g.firstSeen, firstSeen);
+        g.lastSeen = Math.max(g.lastSeen, lastSeen);
+        g.set.addSet(set);
+      };
+      const keep = (tid: string) => {
+        const t = opts.store.target(tid);
+        return targetKeys.length === 0 || (t !== undefined && matchesSelector({ ...t.labels, job: t.job }, selector, targetKeys));
+      };
+      for (const s of sessions.values()) {
+        if (s.state !== 'finished' || !s.coverage) continue;
+        if (!matchesSelector({ ...s.labels, session: s.id }, selector, sessionKeys)) continue;
+        const parts = s.builds ?? [{ ...(s.build?.commit ? { commit: s.build.commit } : {}), firstSeen: s.startedAt, lastSeen: s.finishedAt ?? s.startedAt, coverage: s.coverage }];
+        for (const p of parts) {
+          const set = new CounterSet();
+          for (const [tid, data] of Object.entries(p.coverage)) if (keep(tid)) set.addSet(CounterSet.fromJSON(data));
+          add(p.commit, p.firstSeen, p.lastSeen, set);
+        }
+      }
+      const pushed = opts.store.targets().filter((t) => isPushTarget(t) && matchesSelector({ ...t.labels, job: t.job }, selector));
+      if (pushed.length > 0) for (const g of opts.store.counterSetsByBuild({ ids: pushed.map((t) => t.id) })) add(g.commit, g.firstSeen, g.lastSeen, g.set);
+      return [...groups.values()];
     },
 
     version: () => version,

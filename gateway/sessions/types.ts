@@ -29,6 +29,12 @@ export interface SessionRecord {
   services?: Record<string, Summary>;
   /** Build info of the newest lifetime seen in the session. */
   build?: Record<string, string>;
+  /**
+   * Only when the session spans builds (a redeploy inside it): what ran,
+   * per build (`build.commit`; absent = no commit) and target, so queries
+   * can carry the older builds onto the newest. `coverage` stays the sum.
+   */
+  builds?: Array<{ commit?: string; firstSeen: number; lastSeen: number; coverage: Record<string, CounterSetData> }>;
 }
 
 /** What the API shows of a session (no counters). */

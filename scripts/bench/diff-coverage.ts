@@ -4,14 +4,15 @@
  * (in 2 hunks) to each of 1,000 files, against a 1,000-file coverage map of
  * 300 statements each. Measures covgate's whole computation
  * (parseUnifiedDiff + computeDiffCoverage + the JSON body) and, as the
- * baseline on the same input in the same run, jsdiff's parsePatch alone (the
- * least any diff-coverage tool must do). Reports the ratio and absolute
- * median times.
+ * baseline on the same input in the same run (alternately, CPU time),
+ * jsdiff's parsePatch alone (the least any diff-coverage tool must do).
+ * Reports one row (scripts/bench/lib/harness.ts) with the ratio.
  * Usage: npx tsx scripts/bench/diff-coverage.ts [files=1000] [linesPerFile=10]
  */
 import { parsePatch } from 'diff';
 import { computeDiffCoverage, parseUnifiedDiff } from '../../gateway/diff/index.ts';
 import type { CoverageMapData } from '../../gateway/model/index.ts';
+import { alternate, fmt, quick, reportRow } from './lib/harness.ts';
 
 const FILES = Number(process.argv[2] ?? 1000);
 const PER_FILE = Number(process.argv[3] ?? 10);
@@ -44,38 +45,40 @@ for (let f = 0; f < FILES; f++) {
 const diffText = parts.join('');
 const addedLines = FILES * PER_FILE;
 
-function time(fn: () => void, rounds = 7): number {
-  fn(); // warm-up
-  const samples: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    const t0 = performance.now();
-    fn();
-    samples.push(performance.now() - t0);
-  }
-  return samples.sort((a, b) => a - b)[Math.floor(rounds / 2)]!;
-}
-
+const rounds = quick ? 3 : 7;
 let checked = 0;
-const baseline = time(() => {
-  checked = parsePatch(diffText).length;
-});
 let totals = { changed: 0, coverable: 0, covered: 0 };
-const covgate = time(() => {
-  const report = computeDiffCoverage(parseUnifiedDiff(diffText), map, { pathMap: {}, roots: ['/srv/app'] });
-  JSON.stringify(report);
-  totals = report.totals;
-});
+// covgate's whole computation and the baseline, alternately on the same input, so both see the same load.
+const { a: covgate, b: baseline } = await alternate(
+  () => {
+    const report = computeDiffCoverage(parseUnifiedDiff(diffText), map, { pathMap: {}, roots: ['/srv/app'] });
+    JSON.stringify(report);
+    totals = report.totals;
+  },
+  () => {
+    checked = parsePatch(diffText).length;
+  },
+  rounds,
+);
 const files = parseUnifiedDiff(diffText);
-const parseOnly = time(() => {
-  parseUnifiedDiff(diffText);
-});
-const countOnly = time(() => {
-  computeDiffCoverage(files, map, { pathMap: {}, roots: ['/srv/app'] });
-});
+const { a: parseOnly, b: countOnly } = await alternate(
+  () => parseUnifiedDiff(diffText),
+  () => computeDiffCoverage(files, map, { pathMap: {}, roots: ['/srv/app'] }),
+  rounds,
+);
 if (checked !== FILES || totals.changed !== addedLines) throw new Error(`bench input not as intended: ${checked} files, ${totals.changed} changed lines`);
 
 console.log(`diff: ${addedLines} added lines over ${FILES} files (${(diffText.length / 1024).toFixed(0)} KiB); coverage: ${FILES} files × ${STATEMENTS} statements`);
-console.log(`  jsdiff parsePatch alone (baseline): ${baseline.toFixed(1)} ms`);
-console.log(`  covgate diff coverage (parse + match + count + JSON): ${covgate.toFixed(1)} ms (${totals.covered}/${totals.coverable} coverable changed lines covered)`);
-console.log(`    of which parseUnifiedDiff ${parseOnly.toFixed(1)} ms, matching + counting ${countOnly.toFixed(1)} ms`);
-console.log(`  ratio covgate / baseline: ${(covgate / baseline).toFixed(2)}×`);
+console.log(`  of which parseUnifiedDiff ${fmt(parseOnly)} ms, matching + counting ${fmt(countOnly)} ms (CPU medians)`);
+reportRow({
+  item: `14 diff coverage, ${addedLines}-line diff over ${FILES} files`,
+  covgate: 'parseUnifiedDiff + computeDiffCoverage + JSON body (CPU ms, median)',
+  baseline: "jsdiff parsePatch alone (the least any diff-coverage tool must do)",
+  value: covgate,
+  baselineValue: baseline,
+  unit: 'ms',
+  ratio: baseline / covgate,
+  target: 'well under a second (≤ 500 ms)',
+  met: covgate <= 500,
+  notes: `${totals.covered}/${totals.coverable} coverable changed lines covered; covgate takes ${fmt(covgate / baseline)}× the baseline's time`,
+});

@@ -117,6 +117,8 @@ describe('interop: Go carry-over and diff coverage (go build -cover, covdata tex
   let dir: string;
   let repo: string;
   let gw: GatewayProcess;
+  /** No repository: the v2 push brings the diff from v1 in its envelope (build.diff), as the Go exporter sends COVGATE_BUILD_DIFF_FILE. */
+  let gwUpload: GatewayProcess;
   let env: NodeJS.ProcessEnv;
   let observed: string;
   let oldOnNew: string;
@@ -166,15 +168,27 @@ diffs:
   - { name: v2, job: goapp, base: ${sha.v1}, head: ${sha.v2} }
 `,
     });
+    gwUpload = await startGatewayProcess({
+      configYaml: `global: { scrape_interval: 1h }
+scrape_configs:
+  - job_name: goapp
+    path_map: { "example.com/carry/": "" }
+`,
+    });
+    const diff = git('diff', '-M', '--no-color', sha.v1!, sha.v2!);
     for (const [build, text] of [['v1', old], ['v2', observed]] as const) {
       const envelope = { format: 'gocover', instance: `run-${build}`, build: { commit: sha[build] }, data: text };
       const r = await gw.api.post(`/api/v1/coverage?job=goapp&build=${build}`, JSON.stringify(envelope), { headers: { 'Content-Type': 'application/vnd.covgate.v1+json' } });
       expect(r.status, JSON.stringify(r.data)).to.equal(202);
+      const uploaded = { ...envelope, build: build === 'v2' ? { commit: sha.v2, diff_base: sha.v1, diff } : envelope.build };
+      const u = await gwUpload.api.post(`/api/v1/coverage?job=goapp&build=${build}`, JSON.stringify(uploaded), { headers: { 'Content-Type': 'application/vnd.covgate.v1+json' } });
+      expect(u.status, JSON.stringify(u.data)).to.equal(202);
     }
   });
 
   after(async () => {
     await gw?.stop();
+    await gwUpload?.stop();
     if (dir) {
       run('chmod', ['-R', 'u+w', dir]);
       rmSync(dir, { recursive: true, force: true });
@@ -197,7 +211,16 @@ diffs:
   }
 
   it('carry=lines: untouched v2 blocks = observed + old inputs on v2, touched blocks = observed only, block by block', async () => {
-    const r = await gw.api.get('/api/v1/coverage?job=goapp&format=gocover', { transformResponse: (x) => x });
+    await expectCarried(gw);
+  });
+
+  it('without a repository, through the diff the v2 push uploaded (build.diff): the same, block by block', async () => {
+    await expectCarried(gwUpload);
+    expect((await gwUpload.api.get('/api/v1/carry?job=goapp')).data.data.builds.map((b: { diff: string }) => b.diff)).to.deep.equal(['uploaded']);
+  });
+
+  async function expectCarried(g: GatewayProcess): Promise<void> {
+    const r = await g.api.get('/api/v1/coverage?job=goapp&format=gocover', { transformResponse: (x) => x });
     expect(r.status, String(r.data)).to.equal(200);
     expect(r.headers['x-covgate-carry']).to.equal('lines');
     const got = byKey(String(r.data));
@@ -219,7 +242,7 @@ diffs:
     }
     expect(carried).to.be.greaterThan(3);
     expect(touchedBlocks).to.be.greaterThan(2);
-  });
+  }
 
   it('diff coverage of v1...v2 (path_map for the import path): each changed line has the highest count of the v2 blocks over it', async () => {
     const r = await gw.api.get('/api/v1/diff-coverage?diff=v2&carry=none&build=v2');

@@ -13,7 +13,7 @@
  * touched (an added line inside it, or a deletion inside it) only the observed
  * count: old counts land on the right new lines and never on changed code.
  */
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +24,9 @@ import type { CoverageMapData } from 'istanbul-lib-coverage';
 import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.ts';
 import { spawnProcess, type Spawned } from '../helpers/process.ts';
 import { buildDiffRepo, checkout } from '../fixtures/diff-repo/build-repo.ts';
-import { requireTools, run } from './formats-tools.ts';
+import { hasTool, requireTools, run } from './formats-tools.ts';
+import { parseExposition, valueOf } from '../metrics/exposition.ts';
+import { spawnSync } from 'node:child_process';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const REGISTER = join(REPO, 'exporters/node/register.mjs');
@@ -62,6 +64,8 @@ describe('interop: carry=lines puts old builds’ counts on the right new lines 
   let repo: string;
   const apps: App[] = [];
   let gw: GatewayProcess;
+  /** A gateway whose job has no repository (nor sources): it carries through the diff the v2 exporter uploads (build.diff). */
+  let gwUpload: GatewayProcess;
   let observedNew: CoverageMapData;
   let oldOnNew: CoverageMapData;
   let sha: { v1: string; v2: string };
@@ -97,23 +101,47 @@ scrape_configs:
   - job_name: shop
     static_configs: [{ targets: ${JSON.stringify(targets)} }]
     repository: ${JSON.stringify(repo)}
+diffs:
+  - { name: release, job: shop, base: v1, head: v2 }
 `;
-    gw = await startGatewayProcess({ configYaml: config([a.exporter!]) });
+    // A test campaign spans the redeploy: its session starts before v1 is scraped at all, so it measures everything.
+    gw = await startGatewayProcess({ configYaml: config([]) });
+    expect((await gw.api.post('/test-started', { session: 'campaign', selector: { job: 'shop' }, labels: { release: 'r1' } })).status).to.equal(201);
+    gw.writeConfig(config([a.exporter!]));
+    expect((await gw.api.post('/-/reload')).status).to.equal(200);
+    const configNoRepo = (targets: string[]) => `global: { scrape_interval: 1h }
+scrape_configs:
+  - job_name: shop
+    static_configs: [{ targets: ${JSON.stringify(targets)} }]
+`;
+    gwUpload = await startGatewayProcess({ configYaml: configNoRepo([a.exporter!]) });
     await drive(a, OLD_REQUESTS);
     // The oracle process runs its SIGUSR2 handler once to dump; so does the old build, to count the same code.
     const signalled = a.p.waitForLine(/^dumped 1/);
     a.p.proc.kill('SIGUSR2');
     await signalled;
     expect((await gw.api.post('/api/v1/scrape', {})).status).to.equal(200);
+    expect((await gwUpload.api.post('/api/v1/scrape', {})).status).to.equal(200);
 
-    // The redeploy: v2 comes up and joins the job.
-    const b = await startApp(join(dir, 'build2/src/server.js'), repo, { COVGATE_BUILD_COMMIT: sha.v2, ORACLE_DUMP: join(dir, 'dump-new') }, true);
+    // The redeploy: v2 comes up and joins the job, bringing the diff from v1 as its build.diff (as a CI job would: git diff v1 v2).
+    const diffFile = join(dir, 'v1-v2.diff');
+    writeFileSync(diffFile, run('git', ['-C', repo, 'diff', '-M', '--no-color', 'v1', 'v2']));
+    const b = await startApp(
+      join(dir, 'build2/src/server.js'),
+      repo,
+      { COVGATE_BUILD_COMMIT: sha.v2, COVGATE_BUILD_DIFF_FILE: diffFile, COVGATE_BUILD_DIFF_BASE: sha.v1, ORACLE_DUMP: join(dir, 'dump-new') },
+      true,
+    );
     apps.push(b);
     gw.writeConfig(config([a.exporter!, b.exporter!]));
     expect((await gw.api.post('/-/reload')).status).to.equal(200);
+    gwUpload.writeConfig(configNoRepo([a.exporter!, b.exporter!]));
+    expect((await gwUpload.api.post('/-/reload')).status).to.equal(200);
     await drive(b, NEW_REQUESTS);
     observedNew = await dump(b, 'new');
     expect((await gw.api.post('/api/v1/scrape', {})).status).to.equal(200);
+    expect((await gwUpload.api.post('/api/v1/scrape', {})).status).to.equal(200);
+    expect((await gw.api.post('/test-finished', { session: 'campaign' })).status).to.equal(202);
 
     // The oracle: the old requests on the new build.
     const o = await startApp(join(dir, 'build2/src/server.js'), repo, { ORACLE_DUMP: join(dir, 'dump-old') }, false);
@@ -124,6 +152,7 @@ scrape_configs:
 
   after(async () => {
     await gw?.stop();
+    await gwUpload?.stop();
     for (const a of apps) await a.p.kill('SIGTERM');
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -161,8 +190,9 @@ scrape_configs:
     });
   }
 
-  it('every untouched unit = observed + the old requests’ count on v2; every touched unit = observed only', async () => {
-    const r = await gw.api.get('/api/v1/coverage?job=shop');
+  /** Every unit untouched by v1→v2 = observed + the old requests' count on v2; every touched unit = observed only. */
+  async function expectCarried(g: GatewayProcess): Promise<void> {
+    const r = await g.api.get('/api/v1/coverage?job=shop');
     expect(r.status).to.equal(200);
     expect(r.headers['x-covgate-carry']).to.equal('lines');
     expect(r.headers['x-covgate-carried-from']).to.equal(`${sha.v1} -> ${sha.v2}`);
@@ -202,6 +232,66 @@ scrape_configs:
     expect(r.headers['x-covgate-observed-lines']).to.equal(`${obsLines.covered}/${obsLines.total}`);
     const allLines = libCoverage.createCoverageMap(structuredClone(got)).getCoverageSummary().lines;
     expect(Number(r.headers['x-covgate-carried-lines'])).to.equal(allLines.covered - obsLines.covered);
+  }
+
+  /** What carrying put on each line of v2: the old requests' counts of untouched statements, by Istanbul's line rule. */
+  function expectedCarriedLines(): Map<string, Map<number, number>> {
+    const ch = changes();
+    const out = new Map<string, Map<number, number>>();
+    for (const [path, obs] of Object.entries(observedNew)) {
+      const c = ch.get(path.slice(repo.length + 1));
+      const old = oldOnNew[path]!;
+      const s = Object.fromEntries(Object.entries(obs.statementMap).map(([id, loc]) => [id, touched(c, loc) ? 0 : old.s[id]!]));
+      const lines = libCoverage.createFileCoverage({ ...structuredClone(obs), s }).getLineCoverage();
+      const m = new Map(Object.entries(lines).filter(([, n]) => n > 0).map(([l, n]) => [Number(l), n]));
+      if (m.size > 0) out.set(path, m);
+    }
+    return out;
+  }
+
+  it('every untouched unit = observed + the old requests’ count on v2; every touched unit = observed only', async () => {
+    await expectCarried(gw);
+  });
+
+  it('a job without repository carries the same through the diff the new build uploaded (exporter build.diff); the path is matched by suffix', async () => {
+    await expectCarried(gwUpload);
+    const viaUpload = await gwUpload.api.get('/api/v1/carry?job=shop');
+    expect(viaUpload.data.data.builds).to.deep.equal([{ commit: sha.v1, lastSeen: viaUpload.data.data.builds[0].lastSeen, diff: 'uploaded' }]);
+    const viaGit = await gw.api.get('/api/v1/carry?job=shop');
+    expect(viaGit.data.data.builds[0].diff).to.equal('git');
+  });
+
+  it('GET /api/v1/carry: every carried line with its carried hits, the new build’s own, and when it was last seen run (the old build’s last scrape)', async () => {
+    const r = await gw.api.get('/api/v1/carry?job=shop');
+    expect(r.status).to.equal(200);
+    const d = r.data.data as {
+      carry: string;
+      newest: string;
+      builds: Array<{ commit: string; lastSeen: string }>;
+      lines: { observed: { covered: number; total: number }; carried: number };
+      files: Array<{ path: string; lines: Array<{ line: number; hits: number; observed: number; lastSeen: string; from: string }> }>;
+    };
+    expect(d.carry).to.equal('lines');
+    expect(d.newest).to.equal(sha.v2);
+    const lastSeen = d.builds[0]!.lastSeen;
+    expect(r.headers['x-covgate-carried-last-seen']).to.equal(`${sha.v1}=${lastSeen}`);
+    const want = expectedCarriedLines();
+    expect(d.files.map((f) => f.path).sort()).to.deep.equal([...want.keys()].sort());
+    let n = 0;
+    for (const f of d.files) {
+      const own = libCoverage.createFileCoverage(structuredClone(observedNew[f.path]!)).getLineCoverage();
+      expect(f.lines.map((l) => [l.line, l.hits]), f.path).to.deep.equal([...want.get(f.path)!].sort((x, y) => x[0] - y[0]));
+      for (const l of f.lines) {
+        expect(l.observed, `${f.path}:${l.line}`).to.equal(own[l.line] ?? 0);
+        expect([l.from, l.lastSeen]).to.deep.equal([sha.v1, lastSeen]);
+        n++;
+      }
+    }
+    expect(n).to.be.greaterThan(10);
+    // Observed versus carried as /api/v1/coverage reports them.
+    const cov = await gw.api.get('/api/v1/coverage?job=shop');
+    expect(`${d.lines.observed.covered}/${d.lines.observed.total}`).to.equal(cov.headers['x-covgate-observed-lines']);
+    expect(String(d.lines.carried)).to.equal(cov.headers['x-covgate-carried-lines']);
   });
 
   it('diff coverage over both builds: carried (default) = the new build’s own counts on changed lines; a location merge puts old counts there', async () => {
@@ -214,12 +304,73 @@ scrape_configs:
     for (const f of files) {
       const counts = libCoverage.createFileCoverage(observedNew[join(repo, f.path)]!).getLineCoverage();
       expect(f.lines.map((l) => [l.line, l.hits]), f.path).to.deep.equal(f.lines.map((l) => [l.line, counts[l.line] ?? null]));
+      // Lines changed since the old build never receive its counts.
+      expect(f.lines.filter((l) => (l as { carried?: unknown }).carried !== undefined), f.path).to.deep.equal([]);
     }
+    expect(r.data.data.totals.carried).to.equal(0);
+    expect(r.data.data.totals.observed).to.equal(r.data.data.totals.covered);
     // The old build ran `return n * 0.9` (vip) at the very place v2 has the changed `return n * 0.8`.
     const none = await gw.api.get('/api/v1/diff-coverage?job=shop&base=v1&head=v2&carry=none');
     const vip = (d: { files: F[] }) => d.files.find((f) => f.path === 'src/pricing.js')!.lines.find((l) => l.line === 4)!.hits;
     expect(vip(r.data.data)).to.equal(0);
     expect(vip(none.data.data)).to.equal(1);
+  });
+
+  it('/metrics shows the carried figures: covgate_coverage_* as /api/v1/coverage, covgate_coverage_carried_lines, covgate_diff_coverage_ratio of the named diff (promtool-clean)', async () => {
+    const cov = await gw.api.get('/api/v1/coverage?job=shop');
+    const lines = libCoverage.createCoverageMap(structuredClone(cov.data as CoverageMapData)).getCoverageSummary().lines;
+    const text = String((await gw.api.get('/metrics', { transformResponse: (x) => x })).data);
+    const exp = parseExposition(text);
+    const sel = { job: 'shop', service: 'shop' };
+    expect(valueOf(exp, 'covgate_coverage_covered', { ...sel, kind: 'lines' })).to.equal(lines.covered);
+    expect(valueOf(exp, 'covgate_coverage_coverable', { ...sel, kind: 'lines' })).to.equal(lines.total);
+    expect(valueOf(exp, 'covgate_coverage_carried_lines', sel)).to.equal(Number(cov.headers['x-covgate-carried-lines']));
+    expect(valueOf(exp, 'covgate_coverage_carried_lines', sel)).to.be.greaterThan(0);
+    const named = await gw.api.get('/api/v1/diff-coverage?diff=release');
+    expect(named.status).to.equal(200);
+    expect(valueOf(exp, 'covgate_diff_coverage_ratio', { ...sel, diff: 'release' })).to.be.closeTo(named.data.data.totals.ratio, 1e-12);
+    if (hasTool('promtool') || process.env.CI === 'true') {
+      // The families this change adds or feeds, linted as Prometheus would.
+      const ours = text.split('\n').filter((l) => /^(# (HELP|TYPE) )?covgate_(coverage_carried_lines|diff_coverage_ratio)\b/.test(l)).join('\n');
+      const r = spawnSync('promtool', ['check', 'metrics'], { input: `${ours}\n`, encoding: 'utf8' });
+      expect(r.status, `${r.stdout}${r.stderr}`).to.equal(0);
+    }
+    // One series: the only service, which spans two builds.
+    expect(exp.samples.filter((x) => x.name === 'covgate_coverage_carried_lines').length).to.equal(1);
+  });
+
+  it('/reports/ carries by default and says from which build and when it last ran; carry=none merges by location', async () => {
+    const open = async (q: string) => {
+      const r = await gw.api.get(`/reports/?${q}`, { maxRedirects: 0, validateStatus: () => true });
+      expect(r.status).to.equal(302);
+      return String((await gw.api.get(r.headers.location as string, { transformResponse: (x) => x })).data);
+    };
+    const fraction = (html: string) => [...html.matchAll(/<span class="quiet">Lines<\/span>\s*<span class='fraction'>(\d+)\/(\d+)<\/span>/g)].map((m) => `${m[1]}/${m[2]}`)[0];
+    const carried = await open('job=shop');
+    const cov = libCoverage.createCoverageMap(structuredClone((await gw.api.get('/api/v1/coverage?job=shop')).data as CoverageMapData)).getCoverageSummary().lines;
+    expect(fraction(carried), carried.slice(0, 3000)).to.equal(`${cov.covered}/${cov.total}`);
+    expect(carried).to.include(`counts of ${sha.v1.slice(0, 12)} (last run `);
+    expect(carried).to.include(`carried onto ${sha.v2.slice(0, 12)}`);
+    const located = await open('job=shop&carry=none');
+    const none = libCoverage.createCoverageMap(structuredClone((await gw.api.get('/api/v1/coverage?job=shop&carry=none')).data as CoverageMapData)).getCoverageSummary().lines;
+    expect(fraction(located)).to.equal(`${none.covered}/${none.total}`);
+    expect(located).to.not.include('carried onto');
+    expect((await gw.api.get('/reports/?job=shop&carry=blocks', { maxRedirects: 0, validateStatus: () => true })).status).to.equal(400);
+  });
+
+  it('a session spanning the redeploy carries like the job: its coverage, its summary and its per-service summary', async () => {
+    const job = await gw.api.get('/api/v1/coverage?job=shop');
+    const session = await gw.api.get('/api/v1/coverage?session=campaign');
+    expect(session.headers['x-covgate-carry']).to.equal('lines');
+    expect(session.headers['x-covgate-carried-from']).to.equal(`${sha.v1} -> ${sha.v2}`);
+    expect(session.data).to.deep.equal(job.data);
+    const lines = libCoverage.createCoverageMap(structuredClone(job.data as CoverageMapData)).getCoverageSummary().lines;
+    const view = (await gw.api.get('/api/v1/sessions/campaign')).data.data;
+    expect([view.summary.lines.covered, view.summary.lines.total]).to.deep.equal([lines.covered, lines.total]);
+    expect([view.services.shop.lines.covered, view.services.shop.lines.total]).to.deep.equal([lines.covered, lines.total]);
+    // By release label (a session label) too, and carry=none is the location merge as for the job.
+    expect((await gw.api.get('/api/v1/coverage?release=r1')).data).to.deep.equal(job.data);
+    expect((await gw.api.get('/api/v1/coverage?session=campaign&carry=none')).data).to.deep.equal((await gw.api.get('/api/v1/coverage?job=shop&carry=none')).data);
   });
 
   it('carry=none merges builds by source location as before: old files stay, no carry headers', async () => {

@@ -44,7 +44,14 @@ describe('model/combineCoverage (set operations as go tool covdata)', () => {
   it('merge equals istanbul-lib-coverage’s merge', () => {
     const want = libCoverage.createCoverageMap(structuredClone(A));
     want.merge(structuredClone(B));
-    expect(combineCoverage(A, B, 'merge')).to.deep.equal(want.toJSON());
+    expect(combineCoverage(A, B, 'merge')).to.deep.equal(JSON.parse(JSON.stringify(want.toJSON())));
+  });
+
+  it('a merge result is plain data that merges again (three builds carried in a row)', () => {
+    const want = libCoverage.createCoverageMap(structuredClone(A));
+    want.merge(structuredClone(B));
+    want.merge(structuredClone(B));
+    expect(combineCoverage(combineCoverage(A, B, 'merge'), B, 'merge')).to.deep.equal(JSON.parse(JSON.stringify(want.toJSON())));
   });
 
   it('does not modify its inputs', () => {

@@ -8,6 +8,7 @@ import type { GatewayConfig } from '../../gateway/config/types.ts';
 import { silentLogger } from '../../gateway/log/index.ts';
 import { leaseId } from '../../gateway/registry/registry.ts';
 import { registryRoutes } from '../../gateway/registry/routes.ts';
+import { createBuildDiffs, type BuildDiffs, type UploadedDiff } from '../../gateway/diff/index.ts';
 import { RegistryHarness, START } from './helpers.ts';
 
 describe('registry/registryRoutes', () => {
@@ -15,6 +16,7 @@ describe('registry/registryRoutes', () => {
   let server: Server;
   let base: string;
   let config: GatewayConfig;
+  let buildDiffs: BuildDiffs;
 
   beforeEach(async () => {
     h = new RegistryHarness();
@@ -22,8 +24,10 @@ describe('registry/registryRoutes', () => {
     h.config = config.registration;
     const registry = await h.open();
     registry.start();
+    buildDiffs = createBuildDiffs(h.store.sublevel<UploadedDiff>('build-diffs'));
+    await buildDiffs.open();
     const app = createApiApp({ logger: silentLogger, version: 'test', config: () => config, isReady: () => true }, [
-      registryRoutes({ registry, config: () => config.registration }),
+      registryRoutes({ registry, config: () => config.registration, onBuild: async (job, build) => void (await buildDiffs.fromBuild(job, build, h.now)) }),
     ]);
     server = createServer(app.callback()).listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -53,6 +57,21 @@ describe('registry/registryRoutes', () => {
       expect(r.status).to.equal(201);
       expect(r.body).to.deep.equal({ id, expiresAt, status: 'success', data: { id, expiresAt, created: true } });
       expect(h.registry.list().map((l) => l.labels)).to.deep.equal([{ service: 'orders' }]);
+    });
+
+    it('keeps the diff a registration brings (build.diff) for carrying coverage, and refuses one that is not a diff before registering anything', async () => {
+      const diff = '--- a/src/a.js\n+++ b/src/a.js\n@@ -1 +1 @@\n-old\n+new\n';
+      const ok = await call('POST', '/api/v1/targets', { job: 'orders', url: 'http://127.0.0.1:8081', build: { commit: 'c2', diff_base: 'c1', diff } });
+      expect(ok.status).to.equal(201);
+      expect(buildDiffs.forCommit('c2', ['orders']).map((d) => [d.base, d.files.map((f) => f.newPath)])).to.deep.equal([['c1', ['src/a.js']]]);
+      const bad = await call('POST', '/api/v1/targets', { job: 'orders', url: 'http://127.0.0.1:8082', build: { commit: 'c3', diff: 'not a diff' } });
+      expect(bad.status).to.equal(400);
+      expect(bad.body!.error).to.match(/^build\.diff is not a unified diff/);
+      const noCommit = await call('POST', '/api/v1/targets', { job: 'orders', url: 'http://127.0.0.1:8082', build: { diff } });
+      expect(noCommit.status).to.equal(400);
+      expect(noCommit.body!.error).to.match(/build\.diff needs build\.commit/);
+      expect(h.registry.list().map((l) => l.url)).to.deep.equal(['http://127.0.0.1:8081']);
+      expect(buildDiffs.forCommit('c3')).to.deep.equal([]);
     });
 
     it('answers 200 with the same id on renewal', async () => {

@@ -33,7 +33,45 @@ const OUTPUT_FORMATS: OutputFormat[] = ['istanbul', 'lcov', 'cobertura', 'gocove
  * `X-Covgate-Carried-From`, `X-Covgate-Carried-Last-Seen` (per carried build,
  * when it was last scraped), and lines covered observed on the newest build
  * versus carried (`X-Covgate-Observed-Lines`, `X-Covgate-Carried-Lines`).
+ * GET /api/v1/carry?<selector> answers the same in JSON, with every carried
+ * line and when it was last seen run (carryReport).
  */
+/** The carry headers of a response (/api/v1/coverage, /api/v1/diff-coverage, reports). */
+export function setCarryHeaders(ctx: Context, carried: CarryResult): void {
+  ctx.set('X-Covgate-Carry', carried.mode);
+  if (carried.notes.length > 0) ctx.set('X-Covgate-Carry-Note', carried.notes.join('; ').replace(/[^\x20-\x7e]+/g, ' ').slice(0, 1000));
+  if (carried.carriedFrom.length > 0) {
+    ctx.set('X-Covgate-Carried-From', `${carried.carriedFrom.join(',')} -> ${carried.newest}`);
+    ctx.set('X-Covgate-Carried-Last-Seen', carried.carriedFrom.map((c) => `${c}=${new Date(carried.lastSeen[c]!).toISOString()}`).join(','));
+  }
+  const o = carried.observed.lines;
+  ctx.set('X-Covgate-Observed-Lines', `${o.covered}/${o.total}`);
+  ctx.set('X-Covgate-Carried-Lines', String(carried.combined.lines.covered - o.covered));
+}
+
+/**
+ * The JSON of GET /api/v1/carry: what carrying did for the selection, and
+ * every carried line with its carried hits, the newest build's own hits, and
+ * when (and on which build) it was last seen run.
+ */
+export function carryReport(carried: CarryResult | undefined) {
+  if (!carried) return { carry: 'none', notes: ['the selection has at most one build: nothing to carry'], builds: [], files: [] };
+  const o = carried.observed.lines;
+  return {
+    carry: carried.mode,
+    ...(carried.newest !== undefined ? { newest: carried.newest } : {}),
+    notes: carried.notes,
+    builds: carried.carriedFrom.map((commit) => ({ commit, lastSeen: new Date(carried.lastSeen[commit]!).toISOString(), diff: carried.via[commit] })),
+    lines: { observed: { covered: o.covered, total: o.total }, combined: { covered: carried.combined.lines.covered, total: carried.combined.lines.total }, carried: carried.combined.lines.covered - o.covered },
+    files: Object.entries(carried.lines)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([path, lines]) => ({
+        path,
+        lines: Object.entries(lines).map(([line, l]) => ({ line: Number(line), hits: l.hits, observed: l.observed, lastSeen: new Date(l.lastSeen).toISOString(), from: l.from })),
+      })),
+  };
+}
+
 export function coverageRoutes(deps: CoverageDeps) {
   return (router: Router) => {
     /** A selection's map, carried across builds when asked and possible; sets the carry headers for the first selection. */
@@ -42,19 +80,16 @@ export function coverageRoutes(deps: CoverageDeps) {
       if (carryMode === 'none' || !deps.carry) return { map: merged.map, missing: merged.missing.length };
       const carried = await deps.carry(selector);
       if (!carried) return { map: merged.map, missing: merged.missing.length };
-      if (headers) {
-        ctx.set('X-Covgate-Carry', carried.mode);
-        if (carried.notes.length > 0) ctx.set('X-Covgate-Carry-Note', carried.notes.join('; ').replace(/[^\x20-\x7e]+/g, ' ').slice(0, 1000));
-        if (carried.carriedFrom.length > 0) {
-          ctx.set('X-Covgate-Carried-From', `${carried.carriedFrom.join(',')} -> ${carried.newest}`);
-          ctx.set('X-Covgate-Carried-Last-Seen', carried.carriedFrom.map((c) => `${c}=${new Date(carried.lastSeen[c]!).toISOString()}`).join(','));
-        }
-        const o = carried.observed.lines;
-        ctx.set('X-Covgate-Observed-Lines', `${o.covered}/${o.total}`);
-        ctx.set('X-Covgate-Carried-Lines', String(carried.combined.lines.covered - o.covered));
-      }
+      if (headers) setCarryHeaders(ctx, carried);
       return { map: carried.map, missing: merged.missing.length };
     }
+
+    router.get('/api/v1/carry', async (ctx) => {
+      const selector = parseSelector(ctx.query as Record<string, unknown>);
+      const carried = deps.carry ? await deps.carry(selector) : undefined;
+      if (carried) setCarryHeaders(ctx, carried);
+      ctx.body = { status: 'success', data: carryReport(carried) };
+    });
 
     router.get('/api/v1/coverage', async (ctx) => {
       const query = ctx.query as Record<string, unknown>;

@@ -1,7 +1,8 @@
 import type { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { errors } from '../../errors.ts';
-import { renderDiffHtml, renderDiffText, type CarryResult, type DiffCoverageService } from '../../diff/index.ts';
+import { renderDiffHtml, renderDiffText, withCarried, type CarryResult, type DiffCoverageService } from '../../diff/index.ts';
+import { setCarryHeaders } from './coverage.ts';
 import { combineCoverage, isSetOp, parseSecondSelector, parseSelector, SET_OPS, type CoverageMapData, type Selector } from '../../model/index.ts';
 import type { CoverageQuery } from '../../merge/index.ts';
 import { readBody } from '../body.ts';
@@ -14,7 +15,7 @@ export interface DiffCoverageDeps {
   /** Largest diff body accepted, bytes. */
   bodyLimit: number;
   /** Opens the Istanbul report of a selection with lines highlighted; returns its key (`format=report`). */
-  openReport?: (selector: Selector, highlight: Record<string, number[]>, caption: string) => string;
+  openReport?: (selector: Selector, highlight: Record<string, number[]>, caption: string, carry: 'lines' | 'none') => string;
 }
 
 const FORMATS = ['json', 'text', 'html', 'report'] as const;
@@ -57,10 +58,14 @@ export function diffCoverageRoutes(deps: DiffCoverageDeps) {
     }
     const carryMode = one(ctx, 'carry') ?? 'lines';
     if (carryMode !== 'lines' && carryMode !== 'none') throw errors.badData(`carry must be one of none, lines, got ${JSON.stringify(carryMode)}`);
+    let firstCarried: CarryResult | undefined;
     const carryOf = async (sel: Selector, first: boolean): Promise<CoverageMapData | undefined> => {
       if (carryMode === 'none' || !deps.carry) return undefined;
       const carried = await deps.carry(sel);
-      if (first && carried) ctx.set('X-Covgate-Carry', carried.mode);
+      if (first && carried) {
+        setCarryHeaders(ctx, carried);
+        firstCarried = carried;
+      }
       return carried?.map;
     };
     let coverage: CoverageMapData | ((sel: Selector) => Promise<CoverageMapData | undefined>) = (sel) => carryOf(sel, true);
@@ -70,13 +75,15 @@ export function diffCoverageRoutes(deps: DiffCoverageDeps) {
       coverage = combineCoverage(a, b, op);
     }
     const result = await deps.diff.report({ selector, diffText, name: one(ctx, 'diff'), base: one(ctx, 'base'), head: one(ctx, 'head') }, coverage);
+    // Which changed lines owe their count to older builds, and when they were last seen run (a set operation's result has no single origin).
+    if (firstCarried && op === undefined) result.report = withCarried(result.report, firstCarried.lines);
     if (format === 'report') {
       // The selection's Istanbul report with the changed lines highlighted on their pages.
       if (!deps.openReport) throw errors.notFound('reports are not available');
       const highlight: Record<string, number[]> = {};
       for (const f of result.report.files) highlight[f.coveragePath] = f.lines.map((l) => l.line);
       const t = result.report.totals;
-      const key = deps.openReport(selector, highlight, `${result.title}: ${t.covered}/${t.coverable} changed lines covered`);
+      const key = deps.openReport(selector, highlight, `${result.title}: ${t.covered}/${t.coverable} changed lines covered`, carryMode);
       ctx.redirect(`/reports/${key}/index.html`);
       return;
     }

@@ -12,6 +12,7 @@ import {
 } from '../model/index.ts';
 import { CovgateError, errors } from '../errors.ts';
 import { HIGH, SEP, lifetimeKey, snapshotKey, snapshotPrefix, snapshotTime, enc } from './keys.ts';
+import { decodeSnapshot, encodeKeyframe, encodeNext, kindOf, KEYFRAME } from './snapshot-codec.ts';
 import type {
   AppendInput,
   AppendResult,
@@ -31,7 +32,26 @@ type Sub<V> = ReturnType<Db['sublevel']> & { get(key: string): Promise<V | undef
 interface LiveLifetime {
   meta: Lifetime;
   latest: Snapshot;
+  chain: Chain;
 }
+
+/**
+ * Where the newest snapshot's value stands in its packed chain (see
+ * snapshot-codec.ts): deltas since the last keyframe and their bytes. A new
+ * keyframe is written after MAX_CHAIN deltas or once the deltas together
+ * outweigh the keyframe, so reading a lifetime back costs at most a
+ * keyframe's worth of bytes twice. `legacy`: the newest value is a JSON
+ * value of an older version (rewritten as a keyframe on the next change).
+ */
+interface Chain {
+  deltas: number;
+  bytes: number;
+  keyframeBytes: number;
+  legacy?: boolean;
+}
+
+const MAX_CHAIN = 64;
+const LEGACY_CHAIN: Chain = { deltas: 0, bytes: 0, keyframeBytes: 0, legacy: true };
 
 interface TargetRecord extends StoredTarget {
   /** Lifetime the last snapshot went to. */
@@ -83,6 +103,8 @@ export interface CoverageStoreOptions {
   onFailure?: (cause: string) => void;
   /** Called when a probe write succeeds again. */
   onRecovered?: (cause: string) => void;
+  /** Called when compacting after retention fails (nothing is lost; the disk space comes back later). */
+  onCompactionError?: (cause: string) => void;
 }
 
 interface StoreFailure {
@@ -93,8 +115,8 @@ interface StoreFailure {
 export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}): CoverageStore {
   // Every sublevel ever handed out: after a reopen of the db they stay closed until opened themselves.
   const subs: Array<{ open(): Promise<void> }> = [];
-  const sub = <V>(name: string) => {
-    const s = db.sublevel<string, V>(name, { valueEncoding: 'json' }) as unknown as Sub<V>;
+  const sub = <V>(name: string, valueEncoding: 'json' | 'buffer' = 'json') => {
+    const s = db.sublevel<string, V>(name, { valueEncoding }) as unknown as Sub<V>;
     subs.push(s as unknown as { open(): Promise<void> });
     return s;
   };
@@ -106,6 +128,9 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
   const probeDb = sub<number>('probe');
   const targetsDb = sub<TargetRecord>('targets');
   const lifetimesDb = sub<Lifetime>('lifetimes');
+  // Snapshot history: packed binary chains (snapshot-codec.ts). 'snapshots' holds the
+  // JSON values of older versions: still read, never written, deleted by retention.
+  const packedDb = sub<Buffer>('packed', 'buffer');
   const snapshotsDb = sub<Snapshot>('snapshots');
   const archivesDb = sub<CounterSetData>('archives');
 
@@ -214,10 +239,10 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     for await (const [k, v] of archivesDb.iterator()) nArchives.set(decodeURIComponent(k as string), CounterSet.fromJSON(v as CounterSetData));
     for await (const [, v] of lifetimesDb.iterator()) {
       const meta = v as Lifetime;
-      const latest = ((await snapshotsDb.get(meta.latestKey)) as Snapshot | undefined) ?? {};
+      const { latest, chain } = await readLatest(meta);
       let byId = nLifetimes.get(meta.targetId);
       if (!byId) nLifetimes.set(meta.targetId, (byId = new Map()));
-      byId.set(meta.id, { meta, latest });
+      byId.set(meta.id, { meta, latest, chain });
     }
     // Swapped in one synchronous step: reads never see half a reload.
     const swap = <K, V>(into: Map<K, V>, from: Map<K, V>) => {
@@ -232,6 +257,36 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     totals.clear();
     for (const id of targets.keys()) bump(id);
     globalVersion++;
+  }
+
+  /**
+   * The newest snapshot of a lifetime: its packed chain read backwards from
+   * `latestKey` to the keyframe, then applied forwards; or the JSON value an
+   * older version wrote.
+   */
+  async function readLatest(meta: Lifetime): Promise<{ latest: Snapshot; chain: Chain }> {
+    const values: Buffer[] = [];
+    const prefix = snapshotPrefix(meta.targetId, meta.id);
+    for await (const [k, v] of packedDb.iterator({ lte: meta.latestKey, gte: prefix, reverse: true })) {
+      if (values.length === 0 && k !== meta.latestKey) break; // the newest value is not packed
+      values.push(v as Buffer);
+      if (kindOf(v as Buffer) === KEYFRAME) break;
+    }
+    if (values.length === 0) {
+      const legacy = (await snapshotsDb.get(meta.latestKey)) as Snapshot | undefined;
+      return { latest: legacy ?? {}, chain: LEGACY_CHAIN };
+    }
+    if (kindOf(values.at(-1)!) !== KEYFRAME) {
+      throw new Error(`store: the snapshot chain of lifetime ${JSON.stringify(meta.id)} of target ${JSON.stringify(meta.targetId)} has no keyframe`);
+    }
+    let latest: Snapshot = {};
+    const keyframeBytes = values.at(-1)!.length;
+    let bytes = 0;
+    for (let i = values.length - 1; i >= 0; i--) {
+      latest = decodeSnapshot(values[i]!, latest);
+      if (i < values.length - 1) bytes += values[i]!.length;
+    }
+    return { latest, chain: { deltas: values.length - 1, bytes, keyframeBytes } };
   }
 
   async function open(): Promise<void> {
@@ -288,7 +343,26 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     // Counters only grow within a lifetime: a file missing from this read keeps its last counters.
     const cumulative: Snapshot =
       input.counters === 'delta' ? addSnapshots(prev?.latest ?? {}, input.snapshot) : { ...(prev?.latest ?? {}), ...input.snapshot };
-    const changed = !prev || JSON.stringify(prev.latest) !== JSON.stringify(cumulative);
+    // The packed value: a keyframe for a new lifetime, a migrated one or a long chain; else what changed.
+    let value: Buffer | undefined;
+    let chain: Chain;
+    if (!prev || prev.chain.legacy) {
+      value = prev && encodeNext(prev.latest, cumulative) === undefined ? undefined : encodeKeyframe(cumulative);
+      chain = value ? { deltas: 0, bytes: 0, keyframeBytes: value.length } : prev!.chain;
+    } else {
+      value = encodeNext(prev.latest, cumulative);
+      chain = prev.chain;
+      if (value && kindOf(value) !== KEYFRAME && (chain.deltas + 1 >= MAX_CHAIN || chain.bytes + value.length > chain.keyframeBytes)) {
+        value = encodeKeyframe(cumulative);
+      }
+      if (value) {
+        chain =
+          kindOf(value) === KEYFRAME
+            ? { deltas: 0, bytes: 0, keyframeBytes: value.length }
+            : { deltas: chain.deltas + 1, bytes: chain.bytes + value.length, keyframeBytes: chain.keyframeBytes };
+      }
+    }
+    const changed = value !== undefined;
 
     const ops: BatchOp[] = [];
     const newStructures: Array<[string, FileStructure]> = [];
@@ -326,7 +400,7 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
       latestKey,
       restarts: prev?.meta.restarts ?? 0,
     };
-    if (changed) ops.push({ type: 'put', sublevel: snapshotsDb, key: latestKey, value: cumulative });
+    if (value) ops.push({ type: 'put', sublevel: packedDb, key: latestKey, value });
     ops.push({ type: 'put', sublevel: lifetimesDb, key: lifetimeKey(tid, lifetimeId), value: meta });
 
     await guarded(() => db.batch(ops as never));
@@ -337,7 +411,7 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     targets.set(tid, target);
     let byId = lifetimes.get(tid);
     if (!byId) lifetimes.set(tid, (byId = new Map()));
-    byId.set(lifetimeId, { meta, latest: cumulative });
+    byId.set(lifetimeId, { meta, latest: changed ? cumulative : prev!.latest, chain });
     if (changed || isNew || !oldTarget) bump(tid);
     return {
       lifetimeId,
@@ -349,9 +423,7 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
   }
 
   function append(input: AppendInput, now: number): Promise<AppendResult> {
-    const run = queue.then(() => doAppend(input, now));
-    queue = run.catch(() => undefined);
-    return run;
+    return serial(() => doAppend(input, now));
   }
 
   function targetTotal(targetId: string): CounterSet {
@@ -374,44 +446,95 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     return [...targets.values()].filter((t) => matchesSelector({ ...t.labels, job: t.job }, selector)).map((t) => t.id);
   }
 
+  /** Runs `fn` in the append queue: it sees no append half-done and no append sees it half-done. */
+  function serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = queue.then(fn);
+    queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Deletes snapshots older than the cutoff (except each live lifetime's
+   * newest, rewritten as a keyframe when it was a delta so its chain no longer
+   * needs what is deleted) and folds expired lifetimes into the archive, one
+   * target per batch and each batch between appends. Then compacts the
+   * snapshot ranges so the disk space is given back.
+   */
   async function retention(now: number, retentionMs: number): Promise<RetentionResult> {
     const cutoff = now - retentionMs;
     const result: RetentionResult = { deletedSnapshots: 0, foldedLifetimes: 0 };
-    for (const [tid, byId] of lifetimes) {
-      const ops: BatchOp[] = [];
-      const fold: LiveLifetime[] = [];
-      const current = targets.get(tid)?.current;
-      for (const lt of byId.values()) {
-        const expired = lt.meta.lastSeen < cutoff && lt.meta.id !== current;
-        for await (const key of snapshotsDb.keys({ gte: snapshotPrefix(tid, lt.meta.id), lt: snapshotPrefix(tid, lt.meta.id) + HIGH })) {
-          const k = key as string;
-          if (expired || (k !== lt.meta.latestKey && snapshotTime(k) < cutoff)) {
-            ops.push({ type: 'del', sublevel: snapshotsDb, key: k });
-            result.deletedSnapshots++;
+    for (const tid of [...lifetimes.keys()]) {
+      await serial(async () => {
+        const byId = lifetimes.get(tid);
+        if (!byId) return;
+        const ops: BatchOp[] = [];
+        const fold: LiveLifetime[] = [];
+        const rechained: Array<[LiveLifetime, Chain]> = [];
+        const current = targets.get(tid)?.current;
+        let deleted = 0;
+        for (const lt of byId.values()) {
+          const expired = lt.meta.lastSeen < cutoff && lt.meta.id !== current;
+          const range = { gte: snapshotPrefix(tid, lt.meta.id), lt: snapshotPrefix(tid, lt.meta.id) + HIGH };
+          let trimmed = false;
+          for (const sublevel of [packedDb, snapshotsDb] as Array<Sub<unknown>>) {
+            for await (const key of (sublevel as unknown as Sub<unknown> & { keys(r: typeof range): AsyncIterable<string> }).keys(range)) {
+              const k = key as string;
+              if (expired || (k !== lt.meta.latestKey && snapshotTime(k) < cutoff)) {
+                ops.push({ type: 'del', sublevel, key: k });
+                deleted++;
+                trimmed = true;
+              }
+            }
+          }
+          if (expired) {
+            fold.push(lt);
+            ops.push({ type: 'del', sublevel: lifetimesDb, key: lifetimeKey(tid, lt.meta.id) });
+          } else if (trimmed && (lt.chain.deltas > 0 || lt.chain.legacy)) {
+            const value = encodeKeyframe(lt.latest);
+            ops.push({ type: 'put', sublevel: packedDb, key: lt.meta.latestKey, value });
+            if (lt.chain.legacy) ops.push({ type: 'del', sublevel: snapshotsDb, key: lt.meta.latestKey });
+            rechained.push([lt, { deltas: 0, bytes: 0, keyframeBytes: value.length }]);
           }
         }
-        if (expired) {
-          fold.push(lt);
-          ops.push({ type: 'del', sublevel: lifetimesDb, key: lifetimeKey(tid, lt.meta.id) });
+        let archive: CounterSet | undefined;
+        if (fold.length > 0) {
+          // Fold the expired lifetimes' totals into the archive in the same batch that deletes them.
+          archive = CounterSet.fromJSON(archives.get(tid)?.toJSON() ?? {});
+          for (const lt of fold) archive.addSnapshot(lt.latest);
+          ops.push({ type: 'put', sublevel: archivesDb, key: enc(tid), value: archive.toJSON() });
         }
-      }
-      let archive: CounterSet | undefined;
-      if (fold.length > 0) {
-        // Fold the expired lifetimes' totals into the archive in the same batch that deletes them.
-        archive = CounterSet.fromJSON(archives.get(tid)?.toJSON() ?? {});
-        for (const lt of fold) archive.addSnapshot(lt.latest);
-        ops.push({ type: 'put', sublevel: archivesDb, key: enc(tid), value: archive.toJSON() });
-      }
-      if (ops.length === 0) continue;
-      await guarded(() => db.batch(ops as never));
-      if (archive) {
-        archives.set(tid, archive);
-        for (const lt of fold) byId.delete(lt.meta.id);
-        result.foldedLifetimes += fold.length;
-        bump(tid);
-      }
+        if (ops.length === 0) return;
+        await guarded(() => db.batch(ops as never));
+        result.deletedSnapshots += deleted;
+        for (const [lt, chain] of rechained) lt.chain = chain;
+        if (archive) {
+          archives.set(tid, archive);
+          for (const lt of fold) byId.delete(lt.meta.id);
+          result.foldedLifetimes += fold.length;
+          bump(tid);
+        }
+      });
     }
+    if (result.deletedSnapshots > 0) await compact();
     return result;
+  }
+
+  /**
+   * LevelDB only drops deleted entries when it compacts the files holding
+   * them; without this, retention would free nothing on disk until enough new
+   * writes trigger compactions of those key ranges.
+   */
+  async function compact(): Promise<void> {
+    // classic-level (Node) has compactRange; browser-level and memory-level do not.
+    const compactRange = (db as unknown as { compactRange?: (start: string, end: string) => Promise<void> }).compactRange?.bind(db);
+    if (!compactRange) return;
+    for (const sublevel of [packedDb, snapshotsDb, lifetimesDb] as unknown as Array<{ prefix: string }>) {
+      const prefix = sublevel.prefix;
+      await compactRange(prefix, `${prefix}${HIGH}`).catch((err: unknown) => {
+        // A failed compaction loses nothing (the deletes are committed); the space comes back later.
+        options.onCompactionError?.(errorChain(err));
+      });
+    }
   }
 
   async function clearWindow(targetIds: Iterable<string>, now: number): Promise<string[]> {

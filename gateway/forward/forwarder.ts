@@ -33,6 +33,9 @@ export interface ForwarderDeps {
 
 export interface ForwarderStats {
   pending: number;
+  /** Sends (since start) that carried file structures, and counters-only ones. */
+  sentFull: number;
+  sentCountersOnly: number;
   attempts: number;
   lastError?: string;
 }
@@ -69,6 +72,8 @@ export function createForwarder(deps: ForwarderDeps) {
   const structureSent = new Set<string>();
   let seq = 0;
   let attempts = 0;
+  let sentFull = 0;
+  let sentCountersOnly = 0;
   let lastError: string | undefined;
   let running = false;
   let stopped = false;
@@ -165,7 +170,10 @@ export function createForwarder(deps: ForwarderDeps) {
         const retryable = r.status === 408 || r.status === 429 || r.status >= 500 || r.status === 409;
         throw new ForwardError(`forward to ${cfg.url}: HTTP ${r.status} ${r.text.replace(/\s+/g, ' ')}`, retryable, parseRetryAfter(r.retryAfter, Date.now()));
       }
-      if (full) structureSent.add(sentKey);
+      if (full) {
+        structureSent.add(sentKey);
+        sentFull++;
+      } else sentCountersOnly++;
     }
     // else: the lifetime is gone (retention folded it): nothing left to send.
     if (marks.get(key) === startSeq) {
@@ -281,7 +289,7 @@ export function createForwarder(deps: ForwarderDeps) {
     },
 
     stats(): ForwarderStats {
-      return { pending: marks.size, attempts, ...(lastError !== undefined ? { lastError } : {}) };
+      return { pending: marks.size, sentFull, sentCountersOnly, attempts, ...(lastError !== undefined ? { lastError } : {}) };
     },
 
     async stop(): Promise<void> {

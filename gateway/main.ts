@@ -28,12 +28,13 @@ import { createCoverageStore } from './store/index.ts';
 import { createSessions, sessionRoutes, type SessionRecord } from './sessions/index.ts';
 import { pushIngestRoutes } from './ingest/routes.ts';
 import { isPushTarget } from './ingest/index.ts';
-import { matchesSelector, summarizeFiles, type PathMap, type Selector } from './model/index.ts';
+import { matchesSelector, parseSelector, summarizeFiles, type PathMap, type Selector } from './model/index.ts';
 import type { ServiceCoverage } from './metrics/types.ts';
 import { createReports } from './report/index.ts';
 import { createHistory, statusPageRoutes, type HistoryPoint } from './status/index.ts';
 import { findSource } from './report/index.ts';
 import { createPushOutbox, pushRoutes, sonarqubeRoutes, type PushRecord } from './push/index.ts';
+import { createForwarder, createShardFanOut, forwardRoutes, withShardFanOut, type ForwardMark } from './forward/index.ts';
 import { createAllowlist, createGuardedHttp, createRegistry, registryRoutes, REGISTRATION_ID_LABEL, type Allowlist, type Lease } from './registry/index.ts';
 
 import { VERSION } from './version.ts';
@@ -117,12 +118,29 @@ export function createGateway(opts: GatewayOptions): Gateway {
     // Diffs a new build brings along (envelope or registration `build.diff`), for carrying coverage without a repository.
     const buildDiffs = createBuildDiffs(store.sublevel<UploadedDiff>('build-diffs'));
     await buildDiffs.open();
-    /** The store as scrapes and push ingest write to it: a `build.diff` is checked and kept apart before the snapshot is stored. */
+    let metricsForForward: { forwarded(result: 'success' | 'retry' | 'failed'): void } | undefined;
+    // A shard (`forward:`) sends every changed lifetime on to the central covgate; marks survive restarts.
+    const forwarder = createForwarder({
+      kv: store.sublevel<ForwardMark>('forward'),
+      store,
+      http: axios.create({ headers: { 'User-Agent': `covgate/${VERSION}` } }),
+      config: () => cfg().forward,
+      logger: logger.child({ stage: 'forward' }),
+      observer: { forwarded: (r) => metricsForForward?.forwarded(r) },
+    });
+    await forwarder.open();
+    cleanups.push(() => forwarder.stop());
+    /**
+     * The store as scrapes, push ingest and forwards write to it: a `build.diff` is checked and kept apart before the
+     * snapshot is stored; on a shard, a changed lifetime is marked for forwarding before the write is acknowledged.
+     */
     const ingestStore: typeof store = {
       ...store,
       async append(input, now) {
         const build = await buildDiffs.fromBuild(input.target.job, input.build, now);
-        return store.append({ ...input, ...(build !== undefined ? { build } : {}) }, now);
+        const r = await store.append({ ...input, ...(build !== undefined ? { build } : {}) }, now);
+        if (r.changed || r.newLifetime) await forwarder.mark(input.target.id, r.lifetimeId);
+        return r;
       },
     };
     // Services with a current target, or fed by push ingest; computed when /metrics renders.
@@ -206,9 +224,11 @@ export function createGateway(opts: GatewayOptions): Gateway {
           ),
       },
       pushQueue: () => outbox.queueLengths(),
+      forwardPending: () => (cfg().forward ? forwarder.stats().pending : undefined),
       diffCoverage: () => diffCoverage.series(),
     });
     metricsRef = metrics;
+    metricsForForward = metrics;
 
     let guardAllowlist: { key: string; allowlist: Allowlist } | undefined;
     const currentAllowlist = (): Allowlist => {
@@ -380,7 +400,22 @@ export function createGateway(opts: GatewayOptions): Gateway {
           if (stored) metrics.snapshotStored(1);
         },
       }),
-      sessionRoutes({ sessions }),
+      // On a central covgate (`shards:`), sessions reach every shard first.
+      sessionRoutes({ sessions: withShardFanOut(sessions, createShardFanOut({ http, config: () => cfg().shards })) }),
+      forwardRoutes({
+        store: ingestStore,
+        clock,
+        bodyLimit: () => cfg().server.body_size_limit,
+        onIngested: (stored) => {
+          query.bump();
+          if (stored) metrics.snapshotStored(1);
+        },
+        forwarder: () => (cfg().forward ? forwarder : undefined),
+        scrape: async (selector) => {
+          const sel = parseSelector(selector);
+          await scrape.scrape((t) => matchesSelector({ ...t.labels, job: t.job }, sel));
+        },
+      }),
       registryRoutes({
         registry,
         config: () => cfg().registration,
@@ -403,6 +438,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     ]);
 
     await outbox.start();
+    forwarder.start();
     cleanups.push(() => outbox.stop());
     await discovery.start();
     registry.start();

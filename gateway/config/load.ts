@@ -20,15 +20,18 @@ import { configErrorMessage, rawConfigSchema, type RawConfig, type RawDiffConfig
 import type {
   AuthConfig,
   DiffConfig,
+  ForwardConfig,
   GatewayConfig,
   GlobalConfig,
   KubernetesSDConfig,
   KubernetesSDRole,
+  PeerHttpConfig,
   PushConfig,
   RegistrationConfig,
   RelabelConfig,
   ScrapeConfig,
   ServerConfig,
+  ShardsConfig,
   StorageConfig,
   UpstreamConfig,
   UpstreamKind,
@@ -157,6 +160,8 @@ function finalize(raw: RawConfig, ctx: Ctx): GatewayConfig {
     scrape_configs,
     diffs: finalizeDiffs(raw.diffs, scrape_configs, ctx),
     push: finalizePush(raw.push, ctx),
+    ...(raw.forward !== undefined ? { forward: finalizeForward(raw.forward, ctx) } : {}),
+    ...(raw.shards !== undefined ? { shards: finalizeShards(raw.shards, ctx) } : {}),
     metrics: {
       per_file: raw.metrics?.per_file ?? DEFAULTS.perFile,
       per_file_limit: raw.metrics?.per_file_limit ?? DEFAULTS.perFileLimit,
@@ -363,6 +368,44 @@ function finalizeRegistration(raw: RawConfig['registration'], ctx: Ctx): Registr
     ctx.issues.push({ path, message: `default_ttl ${formatDuration(reg.default_ttl)} must not exceed max_ttl ${formatDuration(reg.max_ttl)}` });
   }
   return reg;
+}
+
+type RawPeer = { headers?: Record<string, string>; bearer_token?: string; bearer_token_file?: string; timeout?: number };
+
+/** Headers and timeout of a peer covgate; bearer_token(_file) becomes `Authorization` unless headers set one. */
+function finalizePeer(raw: RawPeer, path: ConfigPath, ctx: Ctx): PeerHttpConfig {
+  const headers = { ...(raw.headers ?? {}) };
+  let token: string | undefined;
+  if (raw.bearer_token !== undefined && raw.bearer_token_file !== undefined) {
+    ctx.issues.push({ path, message: 'set bearer_token or bearer_token_file, not both' });
+  } else if (raw.bearer_token !== undefined) {
+    token = raw.bearer_token;
+  } else if (raw.bearer_token_file !== undefined) {
+    const file = nodePath.resolve(ctx.baseDir, raw.bearer_token_file);
+    try {
+      token = readFileSync(file, 'utf8').trim();
+      if (token === '') ctx.issues.push({ path: [...path, 'bearer_token_file'], message: `token file ${file} is empty` });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      ctx.issues.push({ path: [...path, 'bearer_token_file'], message: `cannot read token file ${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}` });
+    }
+  }
+  if (token && !Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) headers.Authorization = `Bearer ${token}`;
+  return { headers, timeout: raw.timeout ?? DEFAULTS.upstreamTimeout };
+}
+
+function finalizeForward(raw: NonNullable<RawConfig['forward']>, ctx: Ctx): ForwardConfig {
+  const path: ConfigPath = ['forward'];
+  const min = raw.min_backoff ?? DEFAULTS.upstreamMinBackoff;
+  const max = raw.max_backoff ?? 30_000;
+  if (min > max) ctx.issues.push({ path: [...path, 'min_backoff'], message: 'must not exceed max_backoff' });
+  return { ...finalizePeer(raw, path, ctx), url: raw.url.replace(/\/+$/, ''), concurrency: raw.concurrency ?? 8, min_backoff: min, max_backoff: max };
+}
+
+function finalizeShards(raw: NonNullable<RawConfig['shards']>, ctx: Ctx): ShardsConfig {
+  const urls = raw.urls.map((u) => u.replace(/\/+$/, ''));
+  checkUnique(urls, (i) => ['shards', 'urls', i], 'shard url', ctx);
+  return { ...finalizePeer(raw, ['shards'], ctx), urls };
 }
 
 function finalizePush(raw: RawConfig['push'], ctx: Ctx): PushConfig {

@@ -362,6 +362,27 @@ const upstreamConfig = z.strictObject({
   gzip: bool.optional(),
 });
 
+/** A peer covgate (the central one a shard forwards to, or a shard the central fans sessions out to). */
+const peerHttp = {
+  headers: keyedRecord(headerValue, HEADER_NAME_RE, 'header name').optional(),
+  bearer_token: nonEmpty.optional(),
+  bearer_token_file: nonEmpty.optional(),
+  timeout: duration.optional(),
+};
+
+const forwardConfig = z.strictObject({
+  url: httpUrl,
+  ...peerHttp,
+  concurrency: int(1).optional(),
+  min_backoff: duration.optional(),
+  max_backoff: duration.optional(),
+});
+
+const shardsConfig = z.strictObject({
+  urls: z.array(httpUrl),
+  ...peerHttp,
+});
+
 export const rawConfigSchema = z.strictObject({
   global: z
     .strictObject({
@@ -408,6 +429,8 @@ export const rawConfigSchema = z.strictObject({
       upstreams: z.array(upstreamConfig).optional(),
     })
     .optional(),
+  forward: forwardConfig.optional(),
+  shards: shardsConfig.optional(),
   metrics: z
     .strictObject({
       per_file: bool.optional(),

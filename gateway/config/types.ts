@@ -194,6 +194,28 @@ export interface MetricsConfig {
   per_file_limit: number;
 }
 
+/** How a covgate reaches a peer covgate (extension: `forward:` and `shards:`). */
+export interface PeerHttpConfig {
+  /** Sent with every request; `Authorization: Bearer` from bearer_token(_file) is added unless set here. */
+  headers: Record<string, string>;
+  timeout: number;
+}
+
+/** `forward:` (extension): this gateway is a shard and forwards what it stores to a central covgate. */
+export interface ForwardConfig extends PeerHttpConfig {
+  /** Base URL of the central covgate. */
+  url: string;
+  /** Forwards in flight at once. Default 8. */
+  concurrency: number;
+  min_backoff: number;
+  max_backoff: number;
+}
+
+/** `shards:` (extension): this gateway is the central one; sessions fan out to these shards. */
+export interface ShardsConfig extends PeerHttpConfig {
+  urls: string[];
+}
+
 export interface GatewayConfig {
   global: GlobalConfig;
   server: ServerConfig;
@@ -202,6 +224,8 @@ export interface GatewayConfig {
   scrape_configs: ScrapeConfig[];
   diffs: DiffConfig[];
   push: PushConfig;
+  forward?: ForwardConfig;
+  shards?: ShardsConfig;
   metrics: MetricsConfig;
   /** Absolute path of the file this was loaded from, when loaded from a file. */
   sourceFile?: string;

@@ -176,6 +176,27 @@ export function createMetrics(opts: MetricsOptions): GatewayMetrics {
     }
   };
 
+  // --- forwarding to a central covgate (shards) ------------------------------
+  let forwardsInit = false;
+  const forwardsTotal = new Counter({
+    name: 'covgate_forwards_total',
+    help: 'Lifetime snapshots a shard sent to the central covgate, by result (success, retry, failed).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'covgate_forward_pending',
+    help: 'Changed lifetimes a shard has not yet forwarded to the central covgate (only on shards).',
+    registers: [registry],
+    collect() {
+      const n = opts.forwardPending?.();
+      if (n === undefined) return;
+      if (!forwardsInit) for (const r of ['success', 'retry', 'failed']) forwardsTotal.inc({ result: r }, 0);
+      forwardsInit = true;
+      this.set(n);
+    },
+  });
+
   // --- pushes --------------------------------------------------------------
   const pushesTotal = new Counter({
     name: 'covgate_pushes_total',
@@ -312,6 +333,10 @@ export function createMetrics(opts: MetricsOptions): GatewayMetrics {
       lastScrapeTimestamp.remove(labels);
       restartsTotal.remove(labels);
       knownTargets.delete(targetKey(job, instance));
+    },
+
+    forwarded(result: 'success' | 'retry' | 'failed'): void {
+      forwardsTotal.inc({ result });
     },
 
     pushFinished(upstream: string, result: string): void {

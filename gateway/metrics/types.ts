@@ -57,6 +57,8 @@ export interface MetricsOptions {
   diffCoverage?: () => Promise<Array<{ job: string; service: string; diff: string; ratio: number }>>;
   /** Current outbox length per upstream, read at collect time. */
   pushQueue?: () => Array<{ upstream: string; length: number }>;
+  /** Lifetimes a shard has not yet forwarded to the central covgate (`forward:`), read at collect time; undefined = not a shard. */
+  forwardPending?: () => number | undefined;
   /** Value of `covgate_build_info{version}`; defaults to package.json's version. */
   version?: string;
   /** Process metrics (`process_*`, `nodejs_*`) via prom-client's collectDefaultMetrics; default true. */
@@ -74,6 +76,8 @@ export interface GatewayMetrics {
   targetRestarted(job: string, instance: string): void;
   /** The target left the target set: its per-target series are dropped. */
   targetRemoved(job: string, instance: string): void;
+  /** A shard forwarded (or failed to forward) one lifetime snapshot to the central covgate. */
+  forwarded(result: 'success' | 'retry' | 'failed'): void;
   /** One push attempt to an upstream ended: success | retry | failed. */
   pushFinished(upstream: string, result: PushResult | (string & {})): void;
   /** A test session finished; `summary` is that service's coverage in the session. */

@@ -171,6 +171,19 @@ describe('loadConfigFile: good fixtures', () => {
       });
     },
 
+    'shards.good.yml': (c) => {
+      expect(c.forward).to.deep.equal({
+        url: 'http://covgate-central:9464',
+        headers: { Authorization: 'Bearer s3cr3t-token' },
+        timeout: 10 * S,
+        concurrency: 4,
+        min_backoff: 200,
+        max_backoff: M,
+      });
+      // headers win over bearer_token(_file); no forward key means no forwarding
+      expect(c.shards).to.deep.equal({ urls: ['http://covgate-shard-0:9464', 'http://covgate-shard-1:9464'], headers: { Authorization: 'Bearer other' }, timeout: 30 * S });
+    },
+
     'diffs.good.yml': (c) => {
       const [orders, web] = c.scrape_configs;
       expect(orders).to.include({ repository: '/srv/orders' });
@@ -291,6 +304,15 @@ describe('loadConfigFile: bad fixtures', () => {
     'bad-diffs.bad.yml': [
       [6, 'diffs[0].base: git revision "--output=/tmp/x" must not start with "-"'],
       [9, 'diffs[3].base: git revision "v1..v2" must be one revision, not a range'],
+    ],
+    'bad-forward.bad.yml': [
+      [2, 'forward.url: bad URL "ftp://central": scheme must be http or https'],
+      [3, 'forward.retries: unknown key'],
+    ],
+    'bad-forward-rules.bad.yml': [
+      [1, 'forward: set bearer_token or bearer_token_file, not both'],
+      [5, 'forward.min_backoff: must not exceed max_backoff'],
+      [8, 'shards.urls[1]: duplicate shard url "http://a:1" (first defined at line 8)'],
     ],
     'bad-bool.bad.yml': [[2, 'metrics.per_file: expected true or false, got "yes"']],
     'bad-listen.bad.yml': [[2, 'server.listen: bad listen address "localhost"']],

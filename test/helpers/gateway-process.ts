@@ -15,6 +15,8 @@ export interface GatewayProcessOptions {
   /** Keep scrape loops from firing on their own; tests trigger scrapes with POST /api/v1/scrape. Default true. */
   manualScrapes?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Listen address; default 127.0.0.1:0. Restarting a gateway in place passes the address the OS gave it before. */
+  listen?: string;
 }
 
 export interface GatewayProcess {
@@ -35,7 +37,7 @@ export async function startGatewayProcess(opts: GatewayProcessOptions): Promise<
   const dataDir = opts.dataDir ?? join(dir, 'data');
   const configPath = join(dir, 'gateway.yaml');
   writeFileSync(configPath, opts.configYaml);
-  const args = [BIN, '--config', configPath, '--listen', '127.0.0.1:0', '--storage.path', dataDir];
+  const args = [BIN, '--config', configPath, '--listen', opts.listen ?? '127.0.0.1:0', '--storage.path', dataDir];
   if (opts.manualScrapes ?? true) args.push('--test.manual-scrapes');
   const p = spawnProcess(process.execPath, args, { env: { COVGATE_LOG_LEVEL: 'info', ...opts.env } });
   const m = await p.waitForLine(/"url":"(http:\/\/[^"]+)".*covgate listening/, 30_000);

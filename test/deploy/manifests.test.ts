@@ -82,7 +82,7 @@ describe('deploy/ manifests', () => {
     const keptBy = new Map<string, number[]>();
     for (let i = 0; i < n; i++) {
       const env = { ...plainEnv(stsObj), COVGATE_SHARD_INDEX: String(i) };
-      const { config, forward } = loadDeployGatewayConfig(text, env, `deploy/config/shard.yaml (shard ${i})`);
+      const { config } = loadDeployGatewayConfig(text, env, `deploy/config/shard.yaml (shard ${i})`);
       expect(config.storage.path).to.equal('/data');
       expect(config.server.listen).to.equal(':9464');
       const job = config.scrape_configs[0]!;
@@ -90,8 +90,7 @@ describe('deploy/ manifests', () => {
         { role: 'pod', tls_config: { insecure_skip_verify: false }, namespaces: { names: [], own_namespace: false }, selectors: [] },
       ]);
       expect(job.relabel_configs.find((r) => r.action === 'hashmod')?.modulus).to.equal(n);
-      const url = forward?.url ?? (config as unknown as { forward: { url: string } }).forward.url;
-      expect(url).to.equal(`http://covgate-central:${central.ports[0]!.port}`);
+      expect(config.forward?.url).to.equal(`http://covgate-central:${central.ports[0]!.port}`);
       for (let k = 0; k < 60; k++) {
         const address = `10.244.${k % 7}.${k}:9100`;
         const r = populateLabels(
@@ -106,9 +105,15 @@ describe('deploy/ manifests', () => {
     expect(new Set([...keptBy.values()].flat()).size, 'every shard gets some of 60 targets').to.equal(n);
   });
 
-  it('the central gateway.yaml loads', () => {
+  it('the central gateway.yaml loads and fans sessions out to every shard by its StatefulSet DNS name', () => {
     const { config } = loadDeployGatewayConfig(generated('covgate-central-config'), {}, 'deploy/config/central.yaml');
     expect(config.scrape_configs).to.deep.equal([]);
+    const shards = find('StatefulSet', 'covgate-shard');
+    const headless = find('Service', spec(shards).serviceName as string).spec as { clusterIP: string; ports: Array<{ port: number }> };
+    expect(headless.clusterIP).to.equal('None');
+    expect(config.shards?.urls).to.deep.equal(
+      Array.from({ length: spec(shards).replicas }, (_, i) => `http://covgate-shard-${i}.${spec(shards).serviceName}:${headless.ports[0]!.port}`),
+    );
     expect(config.storage.path).to.equal('/data');
     expect(spec(find('StatefulSet', 'covgate-central')).volumeClaimTemplates.map((v) => v.metadata.name)).to.deep.equal(['data']);
   });

@@ -12,7 +12,6 @@ import * as rbacV1 from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import * as monitoringV1 from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import YAML from 'yaml';
 import { parseConfig, type GatewayConfig } from '../../gateway/config/index.ts';
-import { rawConfigSchema } from '../../gateway/config/schema.ts';
 
 export const deployDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../deploy');
 
@@ -54,20 +53,9 @@ export function readDeployFile(name: string): string {
   return readFileSync(path.join(deployDir, name), 'utf8');
 }
 
-/**
- * Loads a deploy gateway.yaml with covgate's loader and `env` for `${VAR}`.
- * `forward:` (shards → central, issue 16 item 2) is checked by the loader once
- * its schema has the key; until then it is taken out here and returned, with
- * `${VAR}` expanded, for the caller to check.
- */
-export function loadDeployGatewayConfig(text: string, env: Record<string, string>, filename: string): { config: GatewayConfig; forward?: { url?: string } } {
-  if ('forward' in rawConfigSchema.shape) return { config: parseConfig(text, { env, filename }) };
-  const doc = YAML.parseDocument(text);
-  const forward = doc.get('forward', true) as YAML.YAMLMap | undefined;
-  doc.delete('forward');
-  const raw = forward ? (forward.toJSON() as { url?: string }) : undefined;
-  const expanded = raw && { ...raw, url: raw.url?.replace(/\$\{(\w+)\}/g, (_m, v: string) => env[v] ?? '') };
-  return { config: parseConfig(doc.toString(), { env, filename }), ...(expanded ? { forward: expanded } : {}) };
+/** Loads a deploy gateway.yaml with covgate's own loader and `env` for `${VAR}`. */
+export function loadDeployGatewayConfig(text: string, env: Record<string, string>, filename: string): { config: GatewayConfig } {
+  return { config: parseConfig(text, { env, filename }) };
 }
 
 /** The StatefulSet's container env given as plain values (downward-API entries left out). */

@@ -56,6 +56,17 @@ const LEGACY_CHAIN: Chain = { deltas: 0, bytes: 0, keyframeBytes: 0, legacy: tru
 interface TargetRecord extends StoredTarget {
   /** Lifetime the last snapshot went to. */
   current?: string;
+  /**
+   * Envelope structure id of the target's last snapshot: after a restart of
+   * the gateway the scraper sends it as X-Covgate-Known-Structure, so
+   * exporters answer counters-only instead of every one re-sending its map.
+   */
+  structureId?: string;
+}
+
+/** A target record as readers see it (without the store's bookkeeping). */
+function publicTarget({ current: _c, structureId: _s, ...t }: TargetRecord): StoredTarget {
+  return t;
 }
 
 /** A lifetime begun before the target's window (POST /api/v1/clear) is history, not part of the window. */
@@ -384,6 +395,7 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
       firstSeen: oldTarget?.firstSeen ?? now,
       lastSeen: now,
       current: lifetimeId,
+      ...(input.envelope || oldTarget?.structureId !== undefined ? { structureId: input.envelope?.id ?? oldTarget?.structureId } : {}),
       ...(oldTarget?.windowStart !== undefined ? { windowStart: oldTarget.windowStart } : {}),
     };
     ops.push({ type: 'put', sublevel: targetsDb, key: enc(tid), value: target });
@@ -585,12 +597,14 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     envelopeFiles: (targetId, id) => envelopes.get(envelopeKey(targetId, id)),
     health: () => (failure ? { writable: false, cause: failure.cause, since: failure.since } : { writable: true }),
     recover,
-    targets: () => [...targets.values()].map(({ current: _c, ...t }) => t),
+    targets: () => [...targets.values()].map(publicTarget),
     target: (id) => {
       const t = targets.get(id);
-      if (!t) return undefined;
-      const { current: _c, ...rest } = t;
-      return rest;
+      return t ? publicTarget(t) : undefined;
+    },
+    knownStructureId(targetId) {
+      const id = targets.get(targetId)?.structureId;
+      return id !== undefined && envelopes.has(envelopeKey(targetId, id)) ? id : undefined;
     },
     lifetimes: (targetId) => [...(lifetimes.get(targetId)?.values() ?? [])].map((lt) => lt.meta),
     clearWindow,

@@ -11,14 +11,14 @@
  * Usage: npx tsx scripts/bench/store.ts [--quick]
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Level } from 'level';
 import type { CoverageMapData, FileStructure, Snapshot } from '../../gateway/model/index.ts';
 import { createCoverageStore } from '../../gateway/store/index.ts';
-import { median, quick, reportRow } from './lib/harness.ts';
+import { alternate, median, quick, reportRow } from './lib/harness.ts';
 
 const FILES = 40;
 const STATEMENTS = 100; // 4,000 statements per service
@@ -292,6 +292,7 @@ async function startUp(): Promise<void> {
     }
   }
   const diskMb = du(dir) / 1024 / 1024;
+  await againstMain(dir, n);
   rmSync(dir, { recursive: true, force: true });
   rmSync(empty, { recursive: true, force: true });
   const ready = median(full.map((s) => s.readyMs));
@@ -321,6 +322,51 @@ async function startUp(): Promise<void> {
     met: rss - rssEmpty < targets * 2 * 0.5 /* MB: 2 lifetimes' newest counters, well under 0.5 MB each */,
     notes: `${(((rss - rssEmpty) * 1024) / (targets * 2)).toFixed(0)} kB per lifetime held (its newest counters); history stays on disk`,
   });
+}
+
+/**
+ * The store's open (what start-up waits for) on the same 100k snapshots: this
+ * checkout against the store of its merge-base with `main`, side by side in
+ * this process (CPU time, alternately). Skipped when the checkout is main.
+ */
+async function againstMain(dir: string, n: number): Promise<void> {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+  let base: string;
+  try {
+    base = git('merge-base', 'HEAD', 'main');
+  } catch {
+    return; // no main branch here
+  }
+  if (base === git('rev-parse', 'HEAD') && git('status', '--porcelain', '--', 'gateway/store').length === 0) return;
+  const tree = mkdtempSync(join(tmpdir(), 'covgate-bench-main-'));
+  try {
+    execFileSync('sh', ['-c', `git archive ${base} gateway | tar -x -C ${JSON.stringify(tree)}`], { cwd: ROOT });
+    symlinkSync(join(ROOT, 'node_modules'), join(tree, 'node_modules'));
+    const mainStore = (await import(pathToFileURL(join(tree, 'gateway', 'store', 'index.ts')).href)) as { createCoverageStore: typeof createCoverageStore };
+    const openClose = async (create: typeof createCoverageStore) => {
+      const store = create(new Level<string, unknown>(dir, { valueEncoding: 'json' }));
+      await store.open();
+      await store.close();
+    };
+    const { a, b } = await alternate(
+      () => openClose(createCoverageStore),
+      () => openClose(mainStore.createCoverageStore),
+      3,
+    );
+    reportRow({
+      item: '11.6 start-up: store open',
+      covgate: `CPU of the store's open on ${n.toLocaleString('en')} snapshots (this checkout)`,
+      baseline: `the same open by main's store (${base.slice(0, 8)})`,
+      value: a,
+      baselineValue: b,
+      unit: 'ms',
+      ratio: b / a,
+      target: 'faster than main',
+      met: a < b,
+    });
+  } finally {
+    rmSync(tree, { recursive: true, force: true });
+  }
 }
 
 await repeatSnapshotBytes();

@@ -212,7 +212,9 @@ export class ScrapeTarget {
       'X-Covgate-Scrape-Timeout-Seconds': String(this.timeoutMs / 1000),
     };
     if (this.etag) headers['If-None-Match'] = this.etag;
-    const known = useKnownStructure && this.structureId && deps.store.envelopeFiles(this.id, this.structureId) ? this.structureId : undefined;
+    // After a gateway restart this process has seen no reply yet: the store remembers the target's id.
+    const structureId = this.structureId ?? deps.store.knownStructureId(this.id);
+    const known = useKnownStructure && structureId && deps.store.envelopeFiles(this.id, structureId) ? structureId : undefined;
     if (known) headers['X-Covgate-Known-Structure'] = known;
 
     const res = await fetchCoverage(this.http, this.url, { timeoutMs: this.timeoutMs, bodySizeLimit: config.body_size_limit, headers });

@@ -51,11 +51,24 @@ interface Chain {
 }
 
 const MAX_CHAIN = 64;
+/** Lifetime chains read at once while loading. */
+const LOAD_CONCURRENCY = 8;
 const LEGACY_CHAIN: Chain = { deltas: 0, bytes: 0, keyframeBytes: 0, legacy: true };
 
 interface TargetRecord extends StoredTarget {
   /** Lifetime the last snapshot went to. */
   current?: string;
+  /**
+   * Envelope structure id of the target's last snapshot: after a restart of
+   * the gateway the scraper sends it as X-Covgate-Known-Structure, so
+   * exporters answer counters-only instead of every one re-sending its map.
+   */
+  structureId?: string;
+}
+
+/** A target record as readers see it (without the store's bookkeeping). */
+function publicTarget({ current: _c, structureId: _s, ...t }: TargetRecord): StoredTarget {
+  return t;
 }
 
 /** A lifetime begun before the target's window (POST /api/v1/clear) is history, not part of the window. */
@@ -237,13 +250,25 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     }
     for await (const [k, v] of targetsDb.iterator()) nTargets.set(decodeURIComponent(k as string), v as TargetRecord);
     for await (const [k, v] of archivesDb.iterator()) nArchives.set(decodeURIComponent(k as string), CounterSet.fromJSON(v as CounterSetData));
-    for await (const [, v] of lifetimesDb.iterator()) {
-      const meta = v as Lifetime;
-      const { latest, chain } = await readLatest(meta);
+    // Only each lifetime's newest state is read (its keyframe and the deltas after it), never the
+    // history before it. Several chains are read at once: LevelDB's reads run on the thread pool
+    // while this thread decodes, which roughly halves start-up with thousands of lifetimes.
+    const metas: Lifetime[] = [];
+    for await (const [, v] of lifetimesDb.iterator()) metas.push(v as Lifetime);
+    const read: Array<{ latest: Snapshot; chain: Chain }> = new Array(metas.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < metas.length) {
+        const i = next++;
+        read[i] = await readLatest(metas[i]!);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LOAD_CONCURRENCY, metas.length) }, worker));
+    metas.forEach((meta, i) => {
       let byId = nLifetimes.get(meta.targetId);
       if (!byId) nLifetimes.set(meta.targetId, (byId = new Map()));
-      byId.set(meta.id, { meta, latest, chain });
-    }
+      byId.set(meta.id, { meta, ...read[i]! });
+    });
     // Swapped in one synchronous step: reads never see half a reload.
     const swap = <K, V>(into: Map<K, V>, from: Map<K, V>) => {
       into.clear();
@@ -267,10 +292,26 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
   async function readLatest(meta: Lifetime): Promise<{ latest: Snapshot; chain: Chain }> {
     const values: Buffer[] = [];
     const prefix = snapshotPrefix(meta.targetId, meta.id);
-    for await (const [k, v] of packedDb.iterator({ lte: meta.latestKey, gte: prefix, reverse: true })) {
-      if (values.length === 0 && k !== meta.latestKey) break; // the newest value is not packed
-      values.push(v as Buffer);
-      if (kindOf(v as Buffer) === KEYFRAME) break;
+    const take = (entries: Iterable<[string, Buffer]>) => {
+      values.length = 0;
+      for (const [k, v] of entries) {
+        if (values.length === 0 && k !== meta.latestKey) break; // the newest value is not packed
+        values.push(v);
+        if (kindOf(v) === KEYFRAME) return true;
+      }
+      return false;
+    };
+    // A chain is at most MAX_CHAIN values: one native read fetches all of it (a value at a time
+    // costs a round trip to LevelDB's thread each); a longer one (another MAX_CHAIN) is walked.
+    const range = { lte: meta.latestKey, gte: prefix, reverse: true };
+    const first = (await packedDb.iterator({ ...range, limit: MAX_CHAIN }).all()) as Array<[string, Buffer]>;
+    if (!take(first) && first.length === MAX_CHAIN) {
+      const all: Array<[string, Buffer]> = [];
+      for await (const [k, v] of packedDb.iterator(range)) {
+        all.push([k as string, v as Buffer]);
+        if (kindOf(v as Buffer) === KEYFRAME) break;
+      }
+      take(all);
     }
     if (values.length === 0) {
       const legacy = (await snapshotsDb.get(meta.latestKey)) as Snapshot | undefined;
@@ -283,7 +324,8 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     const keyframeBytes = values.at(-1)!.length;
     let bytes = 0;
     for (let i = values.length - 1; i >= 0; i--) {
-      latest = decodeSnapshot(values[i]!, latest);
+      // The keyframe's decode is fresh and owned here: the deltas are applied to it in place.
+      latest = decodeSnapshot(values[i]!, latest, i < values.length - 1);
       if (i < values.length - 1) bytes += values[i]!.length;
     }
     return { latest, chain: { deltas: values.length - 1, bytes, keyframeBytes } };
@@ -384,6 +426,7 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
       firstSeen: oldTarget?.firstSeen ?? now,
       lastSeen: now,
       current: lifetimeId,
+      ...(input.envelope || oldTarget?.structureId !== undefined ? { structureId: input.envelope?.id ?? oldTarget?.structureId } : {}),
       ...(oldTarget?.windowStart !== undefined ? { windowStart: oldTarget.windowStart } : {}),
     };
     ops.push({ type: 'put', sublevel: targetsDb, key: enc(tid), value: target });
@@ -585,12 +628,14 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     envelopeFiles: (targetId, id) => envelopes.get(envelopeKey(targetId, id)),
     health: () => (failure ? { writable: false, cause: failure.cause, since: failure.since } : { writable: true }),
     recover,
-    targets: () => [...targets.values()].map(({ current: _c, ...t }) => t),
+    targets: () => [...targets.values()].map(publicTarget),
     target: (id) => {
       const t = targets.get(id);
-      if (!t) return undefined;
-      const { current: _c, ...rest } = t;
-      return rest;
+      return t ? publicTarget(t) : undefined;
+    },
+    knownStructureId(targetId) {
+      const id = targets.get(targetId)?.structureId;
+      return id !== undefined && envelopes.has(envelopeKey(targetId, id)) ? id : undefined;
     },
     lifetimes: (targetId) => [...(lifetimes.get(targetId)?.values() ?? [])].map((lt) => lt.meta),
     clearWindow,

@@ -240,13 +240,19 @@ export function kindOf(value: Uint8Array): number {
  * Decodes a value. A keyframe stands alone; a delta applies to `base` (the
  * snapshot before it), which is not modified: changed files get new counter
  * arrays, unchanged files are shared with `base`.
+ *
+ * `inPlace`: the delta is applied to `base` itself, its counter arrays
+ * overwritten (and `base` returned). Only for a caller that owns `base` and
+ * every array in it, such as a chain being replayed from its keyframe at
+ * load: it saves copying each changed file once per delta, which at start-up
+ * was most of the time and garbage.
  */
-export function decodeSnapshot(value: Uint8Array, base?: Snapshot): Snapshot {
+export function decodeSnapshot(value: Uint8Array, base?: Snapshot, inPlace = false): Snapshot {
   const r = new Reader(value);
   const kind = r.byte();
   if (kind !== KEYFRAME && kind !== DELTA) throw new Error(`packed snapshot: unknown kind ${kind}`);
   if (kind === DELTA && !base) throw new Error('packed snapshot: a delta needs the snapshot before it');
-  const out: Snapshot = kind === DELTA ? { ...base } : {};
+  const out: Snapshot = kind === DELTA ? (inPlace ? base! : { ...base }) : {};
   const baseKeys = kind === DELTA ? Object.keys(base!) : [];
   const nFiles = r.uint();
   for (let k = 0; k < nFiles; k++) {
@@ -267,9 +273,9 @@ export function decodeSnapshot(value: Uint8Array, base?: Snapshot): Snapshot {
     const was = out[path];
     if (!was) throw new Error(`packed snapshot: delta for ${JSON.stringify(path)} which the snapshot before it does not hold`);
     const c = was.counters;
-    const s = c.s.slice();
-    const f = c.f.slice();
-    const b = c.b.map((arms) => arms.slice());
+    const s = inPlace ? c.s : c.s.slice();
+    const f = inPlace ? c.f : c.f.slice();
+    const b = inPlace ? c.b : c.b.map((arms) => arms.slice());
     const nS = s.length;
     const nSF = nS + f.length;
     // Flat index → (array, offset) for the branch part, built once per file.
@@ -304,7 +310,7 @@ export function decodeSnapshot(value: Uint8Array, base?: Snapshot): Snapshot {
         b[lo]![off] = v;
       }
     }
-    out[path] = { structure: was.structure, counters: { s, f, b } };
+    if (!inPlace) out[path] = { structure: was.structure, counters: { s, f, b } };
   }
   if (!r.atEnd) throw new Error('packed snapshot: trailing bytes');
   return out;

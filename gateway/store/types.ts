@@ -88,6 +88,12 @@ export interface CoverageStore {
    */
   envelopeFiles(targetId: string, id: string): Record<string, string> | undefined;
   /**
+   * The envelope structure id of the target's last stored snapshot, when the
+   * store still holds its files (persisted: it survives a restart of the
+   * gateway, so the first scrape after one can already ask for counters only).
+   */
+  knownStructureId(targetId: string): string | undefined;
+  /**
    * Whether writes are accepted. After a failed write (ENOSPC, EIO) every write
    * is refused with COVGATE_UNAVAILABLE (503) until a probe write succeeds.
    */

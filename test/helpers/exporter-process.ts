@@ -33,8 +33,8 @@ export interface ExporterProcess {
   hit(path: string): Promise<void>;
   /** The raw `__coverage__` of the process right now. */
   raw(): Promise<CoverageMapData>;
-  /** Test counters of the process (how many 304s it served). */
-  stats(): Promise<{ served304: number }>;
+  /** Test counters of the process: 304s served, and envelope replies with the full map or counters only (--structure). */
+  stats(): Promise<{ served304: number; fullReplies: number; countersOnlyReplies: number }>;
   /** Switches the coverage endpoint's behaviour (failure injection in the real process). */
   mode(m: 'ok' | '404' | '500' | 'garbage' | 'slow' | 'huge' | 'hugegzip'): Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<void>;
@@ -68,7 +68,7 @@ export async function startIstanbulExporter(opts: ExporterOptions = {}): Promise
       return (await axios.get(`${url}/__raw`, { proxy: false })).data as CoverageMapData;
     },
     async stats() {
-      return (await axios.get(`${url}/__stats`, { proxy: false })).data as { served304: number };
+      return (await axios.get(`${url}/__stats`, { proxy: false })).data as { served304: number; fullReplies: number; countersOnlyReplies: number };
     },
     async mode(m) {
       await axios.post(`${url}/__mode?m=${m}`, undefined, { proxy: false });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Level } from 'level';
 import { createCoverageStore } from '../../gateway/store/index.ts';
 import { snapshotKey, lifetimeKey, enc } from '../../gateway/store/keys.ts';
+import { encodeKeyframe, encodeNext } from '../../gateway/store/snapshot-codec.ts';
 import type { Snapshot } from '../../gateway/model/index.ts';
 
 /** One file of 4,000 statements; `touched` statements have run `round` times. */
@@ -67,11 +68,12 @@ describe('store: packed snapshot history', () => {
     await db.open();
     const old = snapshot(5, [10, 20]);
     const key = snapshotKey('t1', 'a:old', 1000, 0);
-    await db.sublevel<string, unknown>('structures', { valueEncoding: 'json' }).put('big', structure);
-    await db.sublevel<string, unknown>('targets', { valueEncoding: 'json' }).put(enc('t1'), { ...target, firstSeen: 1000, lastSeen: 1000, current: 'a:old' });
-    await db.sublevel<string, unknown>('lifetimes', { valueEncoding: 'json' }).put(lifetimeKey('t1', 'a:old'), { targetId: 't1', id: 'a:old', firstSeen: 1000, lastSeen: 1000, latestKey: key, restarts: 0 });
-    await db.sublevel<string, unknown>('snapshots', { valueEncoding: 'json' }).put(key, old);
-    await db.sublevel<string, unknown>('snapshots', { valueEncoding: 'json' }).put(snapshotKey('t1', 'a:old', 500, 0), snapshot(1, [10]));
+    const sub = (name: string) => db.sublevel<string, unknown>(name, { valueEncoding: 'json' });
+    await sub('structures').put('big', structure);
+    await sub('targets').put(enc('t1'), { ...target, firstSeen: 1000, lastSeen: 1000, current: 'a:old' });
+    await sub('lifetimes').put(lifetimeKey('t1', 'a:old'), { targetId: 't1', id: 'a:old', firstSeen: 1000, lastSeen: 1000, latestKey: key, restarts: 0 });
+    await sub('snapshots').put(key, old);
+    await sub('snapshots').put(snapshotKey('t1', 'a:old', 500, 0), snapshot(1, [10]));
     await db.close();
 
     let store = createCoverageStore(new Level<string, unknown>(dir, { valueEncoding: 'json' }));
@@ -91,6 +93,51 @@ describe('store: packed snapshot history', () => {
     store = createCoverageStore(new Level<string, unknown>(dir, { valueEncoding: 'json' }));
     await store.open();
     expect([...store.lifetimeSnapshots(['t1']).get('t1')!.values()][0]).to.deep.equal(next);
+    await store.close();
+  });
+
+  it('reads a chain longer than the store writes (more deltas than one read fetches) back to its keyframe', async () => {
+    const db = new Level<string, unknown>(dir, { valueEncoding: 'json' });
+    await db.open();
+    const packed = db.sublevel<string, Buffer>('packed', { valueEncoding: 'buffer' });
+    let prev = snapshot(1, [1]);
+    await packed.put(snapshotKey('t1', 'a:long', 1000, 0), encodeKeyframe(prev));
+    let latestKey = '';
+    for (let i = 1; i <= 150; i++) {
+      const next = snapshot(1 + i, [1, i % 4000]);
+      latestKey = snapshotKey('t1', 'a:long', 1000 + i, i);
+      await packed.put(latestKey, encodeNext(prev, next)!);
+      prev = next;
+    }
+    await db.sublevel<string, unknown>('structures', { valueEncoding: 'json' }).put('big', structure);
+    await db.sublevel<string, unknown>('targets', { valueEncoding: 'json' }).put(enc('t1'), { ...target, firstSeen: 1000, lastSeen: 1150, current: 'a:long' });
+    await db
+      .sublevel<string, unknown>('lifetimes', { valueEncoding: 'json' })
+      .put(lifetimeKey('t1', 'a:long'), { targetId: 't1', id: 'a:long', firstSeen: 1000, lastSeen: 1150, latestKey, restarts: 0 });
+    await db.close();
+    const store = createCoverageStore(new Level<string, unknown>(dir, { valueEncoding: 'json' }));
+    await store.open();
+    expect([...store.lifetimeSnapshots(['t1']).get('t1')!.values()][0]).to.deep.equal(prev);
+    await store.close();
+  });
+
+  it("remembers each target's last envelope structure id across a reopen, for the first scrape after a restart", async () => {
+    let store = createCoverageStore(new Level<string, unknown>(dir, { valueEncoding: 'json' }));
+    await store.open();
+    const snap = snapshot(1, [1]);
+    await store.append({ target, counters: 'cumulative', structures: new Map([['big', structure]]), snapshot: snap, envelope: { id: 'env-1', files: { '/srv/app/big.js': 'big' } } }, 1000);
+    // A later snapshot without an envelope keeps the id (the structure exchange still applies).
+    await store.append({ target, counters: 'cumulative', structures: new Map(), snapshot: snapshot(2, [1]) }, 2000);
+    expect(store.knownStructureId('t1')).to.equal('env-1');
+    expect(store.knownStructureId('other')).to.equal(undefined);
+    await store.close();
+    store = createCoverageStore(new Level<string, unknown>(dir, { valueEncoding: 'json' }));
+    await store.open();
+    expect(store.knownStructureId('t1')).to.equal('env-1');
+    expect(store.envelopeFiles('t1', 'env-1')).to.deep.equal({ '/srv/app/big.js': 'big' });
+    // Bookkeeping, not part of the target as readers see it.
+    expect(store.target('t1')).to.not.have.property('structureId');
+    expect(store.targets()[0]).to.not.have.property('structureId');
     await store.close();
   });
 

@@ -75,6 +75,30 @@ describe('store/snapshot-codec', () => {
     }
   });
 
+  it('applied in place (replaying a chain at load), a chain decodes to the same snapshots as with copies (property over 100 chains)', () => {
+    for (let seed = 1; seed <= 100; seed++) {
+      const r = rng(seed * 104729);
+      let truth = randomSnapshot(r, 1 + (seed % 6));
+      const values = [encodeKeyframe(truth)];
+      for (let step = 0; step < 16; step++) {
+        const next = grow(r, truth);
+        const v = encodeNext(truth, next);
+        if (v) values.push(v);
+        truth = next;
+      }
+      let copied = decodeSnapshot(values[0]!);
+      let inPlace = decodeSnapshot(values[0]!);
+      for (const v of values.slice(1)) {
+        copied = decodeSnapshot(v, copied);
+        const same = decodeSnapshot(v, inPlace, true);
+        expect(same, 'in place returns the base itself').to.equal(inPlace);
+        inPlace = same;
+        expect(inPlace, `seed ${seed}`).to.deep.equal(copied);
+      }
+      expect(inPlace).to.deep.equal(truth);
+    }
+  });
+
   it('a delta does not modify the snapshot it applies to', () => {
     const a: Snapshot = { '/a.js': { structure: 'h', counters: { s: [0, 0, 0], f: [0], b: [[0, 0]] } } };
     const b: Snapshot = { '/a.js': { structure: 'h', counters: { s: [0, 5, 0], f: [1], b: [[0, 2]] } } };

@@ -27,7 +27,7 @@ import { createScrapeManager } from './scrape/index.ts';
 import { createCoverageStore } from './store/index.ts';
 import { createSessions, sessionRoutes, type SessionRecord } from './sessions/index.ts';
 import { pushIngestRoutes } from './ingest/routes.ts';
-import { isPushTarget } from './ingest/index.ts';
+import { createIngester, isPushTarget } from './ingest/index.ts';
 import { matchesSelector, summarizeFiles, type PathMap, type Selector } from './model/index.ts';
 import type { ServiceCoverage } from './metrics/types.ts';
 import { createReports } from './report/index.ts';
@@ -117,14 +117,18 @@ export function createGateway(opts: GatewayOptions): Gateway {
     // Diffs a new build brings along (envelope or registration `build.diff`), for carrying coverage without a repository.
     const buildDiffs = createBuildDiffs(store.sublevel<UploadedDiff>('build-diffs'));
     await buildDiffs.open();
-    /** The store as scrapes and push ingest write to it: a `build.diff` is checked and kept apart before the snapshot is stored. */
-    const ingestStore: typeof store = {
-      ...store,
-      async append(input, now) {
-        const build = await buildDiffs.fromBuild(input.target.job, input.build, now);
-        return store.append({ ...input, ...(build !== undefined ? { build } : {}) }, now);
+    /** The only writer of coverage (scrapes and push ingest hand over to it): a `build.diff` is checked and kept apart before the snapshot is stored. */
+    const ingester = createIngester({
+      store: {
+        envelopeFiles: (targetId, id) => store.envelopeFiles(targetId, id),
+        structure: (hash) => store.structure(hash),
+        async append(input, now) {
+          const build = await buildDiffs.fromBuild(input.target.job, input.build, now);
+          return store.append({ ...input, ...(build !== undefined ? { build } : {}) }, now);
+        },
       },
-    };
+      clock,
+    });
     // Services with a current target, or fed by push ingest; computed when /metrics renders.
     const liveServices = () => {
       const live = new Set<string>();
@@ -220,7 +224,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     const scrape = createScrapeManager({
       http,
       registeredHttp: createGuardedHttp(currentAllowlist, { 'User-Agent': `covgate/${VERSION}` }),
-      store: ingestStore,
+      ingester,
       clock,
       scheduler,
       logger,
@@ -375,7 +379,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
         bodyLimit: 64 * 1024 * 1024,
         openReport: (selector, highlight, caption, carry) => reports.openHighlighted(selector, highlight, caption, carry),
       }),
-      pushIngestRoutes({ store: ingestStore, clock, bodyLimit: () => cfg().server.body_size_limit, onIngested: (stored) => {
+      pushIngestRoutes({ ingester, bodyLimit: () => cfg().server.body_size_limit, onIngested: (stored) => {
           query.bump();
           if (stored) metrics.snapshotStored(1);
         },

@@ -10,6 +10,7 @@ import { scrapeConfigDefaults } from '../../gateway/config/defaults.ts';
 import { silentLogger } from '../../gateway/log/index.ts';
 import { ScrapeTarget } from '../../gateway/scrape/target.ts';
 import { createCoverageStore } from '../../gateway/store/index.ts';
+import { createIngester } from '../../gateway/ingest/index.ts';
 import type { ScrapeResult } from '../../gateway/scrape/types.ts';
 
 /**
@@ -72,7 +73,7 @@ describe('scrape/ScrapeTarget scrape-now', () => {
     const url = `http://127.0.0.1:${port}/coverage`;
     target = new ScrapeTarget('t1', { job: 'svc', instance: `127.0.0.1:${port}` }, {}, url, config, 'discovered', {
       http: axios.create(),
-      store,
+      ingester: createIngester({ store, clock: { now: () => Date.now() } }),
       clock: { now: () => Date.now() },
       limit: (fn) => fn(),
       logger: silentLogger,

@@ -15,7 +15,7 @@ import { createBuildDiffs, createDiffCoverage, createGitRunner, type UploadedDif
 import { statusRoutes } from './api/routes/status.ts';
 import { targetRoutes } from './api/routes/targets.ts';
 import { metricsRoutes } from './api/routes/metrics.ts';
-import { createSystemScheduler, systemClock, type Cancel, type Clock, type Scheduler } from './clock/index.ts';
+import { createSystemScheduler, repeat, systemClock, systemTimers, type Cancel, type Clock, type Scheduler, type Timers } from './clock/index.ts';
 import { loadConfigFile, scrapeConfigDefaults, type GatewayConfig } from './config/index.ts';
 import { createDiscoveryManager } from './discovery/index.ts';
 import { hashLabels } from './discovery/target.ts';
@@ -51,6 +51,12 @@ export interface GatewayOptions {
   clock?: Clock;
   /** Scheduler for scrape loops and retention; tests inject a manual one and trigger scrapes explicitly. */
   scheduler?: Scheduler;
+  /**
+   * Real-time timers that run even when `scheduler` is manual: the unwritable
+   * store's probe, discovery's refreshes and debounces, the allowlist's DNS
+   * timeout. The system's unless injected.
+   */
+  timers?: Timers;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -77,6 +83,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const logger = opts.logger ?? createLogger();
   const clock = opts.clock ?? systemClock;
   const scheduler = opts.scheduler ?? createSystemScheduler();
+  const timers = opts.timers ?? systemTimers;
   let config: GatewayConfig | undefined;
   let ready = false;
   let server: Server | undefined;
@@ -101,17 +108,17 @@ export function createGateway(opts: GatewayOptions): Gateway {
 
     db = new Level<string, unknown>(config.storage.path, { valueEncoding: 'json' });
     const store = createCoverageStore(db, {
+      clock,
       onFailure: (cause) => logger.error({ cause }, 'store write failed: writes are refused and /-/ready answers 503 until a probe write succeeds'),
       onRecovered: (cause) => logger.warn({ cause }, 'store is writable again'),
     });
     await store.open();
     cleanups.push(() => store.close());
-    // A real timer even with --test.manual-scrapes: recovering the disk is not a scrape.
-    const probe = setInterval(() => {
+    // Real-time timers even with --test.manual-scrapes: recovering the disk is not a scrape.
+    const stopProbe = repeat(timers, STORE_PROBE_MS, () => {
       if (!store.health().writable) void store.recover();
-    }, STORE_PROBE_MS);
-    probe.unref();
-    cleanups.push(() => clearInterval(probe));
+    });
+    cleanups.push(stopProbe);
 
     const query = createCoverageQuery(store);
     // Diffs a new build brings along (envelope or registration `build.diff`), for carrying coverage without a repository.
@@ -198,6 +205,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       logger: logger.child({ stage: 'push' }),
     });
     const metrics = createMetrics({
+      now: () => clock.now(),
       perFile: config.metrics.per_file,
       perFileLimit: config.metrics.per_file_limit,
       logger,
@@ -218,7 +226,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     const currentAllowlist = (): Allowlist => {
       const entries = cfg().registration.allowed_targets;
       const key = JSON.stringify(entries);
-      if (guardAllowlist?.key !== key) guardAllowlist = { key, allowlist: createAllowlist(entries) };
+      if (guardAllowlist?.key !== key) guardAllowlist = { key, allowlist: createAllowlist(entries, { timers }) };
       return guardAllowlist.allowlist;
     };
     const scrape = createScrapeManager({
@@ -250,7 +258,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     });
     cleanups.push(() => scrape.stop());
 
-    const discovery = createDiscoveryManager({ logger });
+    const discovery = createDiscoveryManager({ logger, timers });
     discovery.subscribe((sets) => {
       scrape.sync(sets);
       query.bump(); // the set of live services (for /metrics) may have changed

@@ -67,11 +67,11 @@ describe('store: packed snapshot history', () => {
     await db.open();
     const old = snapshot(5, [10, 20]);
     const key = snapshotKey('t1', 'a:old', 1000, 0);
-    await db.sublevel('structures', { valueEncoding: 'json' }).put('big', structure);
-    await db.sublevel('targets', { valueEncoding: 'json' }).put(enc('t1'), { ...target, firstSeen: 1000, lastSeen: 1000, current: 'a:old' });
-    await db.sublevel('lifetimes', { valueEncoding: 'json' }).put(lifetimeKey('t1', 'a:old'), { targetId: 't1', id: 'a:old', firstSeen: 1000, lastSeen: 1000, latestKey: key, restarts: 0 });
-    await db.sublevel('snapshots', { valueEncoding: 'json' }).put(key, old);
-    await db.sublevel('snapshots', { valueEncoding: 'json' }).put(snapshotKey('t1', 'a:old', 500, 0), snapshot(1, [10]));
+    await db.sublevel<string, unknown>('structures', { valueEncoding: 'json' }).put('big', structure);
+    await db.sublevel<string, unknown>('targets', { valueEncoding: 'json' }).put(enc('t1'), { ...target, firstSeen: 1000, lastSeen: 1000, current: 'a:old' });
+    await db.sublevel<string, unknown>('lifetimes', { valueEncoding: 'json' }).put(lifetimeKey('t1', 'a:old'), { targetId: 't1', id: 'a:old', firstSeen: 1000, lastSeen: 1000, latestKey: key, restarts: 0 });
+    await db.sublevel<string, unknown>('snapshots', { valueEncoding: 'json' }).put(key, old);
+    await db.sublevel<string, unknown>('snapshots', { valueEncoding: 'json' }).put(snapshotKey('t1', 'a:old', 500, 0), snapshot(1, [10]));
     await db.close();
 
     let store = createCoverageStore(new Level<string, unknown>(dir, { valueEncoding: 'json' }));

@@ -11,17 +11,7 @@ import { silentLogger } from '../../gateway/log/index.ts';
 import { createCoverageQuery } from '../../gateway/merge/index.ts';
 import { FakeClock } from '../fakes/clock.ts';
 import { createFakeStore, type FakeStore } from '../fakes/store.ts';
-
-const loc = (l: number) => ({ start: { line: l, column: 0 }, end: { line: l, column: 10 } });
-const fileCoverage = (path: string, s: number[]) => ({
-  path,
-  statementMap: Object.fromEntries(s.map((_, i) => [i, loc(i + 1)])),
-  fnMap: {},
-  branchMap: {},
-  s: Object.fromEntries(s.map((n, i) => [i, n])),
-  f: {},
-  b: {},
-});
+import { fileCoverage } from '../fakes/coverage-data.ts';
 
 /** The coverage and push-ingest routes in a koa app over the fake store (reader for queries, ingester for pushes). */
 describe('api: coverage and push ingest routes over the fake store', () => {

@@ -4,11 +4,7 @@ import { createIngester } from '../../gateway/ingest/index.ts';
 import { createCoverageQuery } from '../../gateway/merge/index.ts';
 import { FakeClock } from '../fakes/clock.ts';
 import { createFakeStore } from '../fakes/store.ts';
-
-const loc = (l: number) => ({ start: { line: l, column: 0 }, end: { line: l, column: 10 } });
-const coverage = (path: string, s: number[]) => ({
-  [path]: { path, statementMap: Object.fromEntries(s.map((_, i) => [i, loc(i + 1)])), fnMap: {}, branchMap: {}, s: Object.fromEntries(s.map((n, i) => [i, n])), f: {}, b: {} },
-});
+import { coverageOf } from '../fakes/coverage-data.ts';
 
 async function seeded() {
   const store = createFakeStore();
@@ -23,9 +19,9 @@ async function seeded() {
 describe('merge: createCoverageQuery over the fake reader', () => {
   it('sums every lifetime of the selected targets (Istanbul merge by location)', async () => {
     const { store, put } = await seeded();
-    await put('a', 'orders', 'i-1', coverage('/srv/o.js', [1, 0, 0]));
-    await put('a', 'orders', 'i-2', coverage('/srv/o.js', [0, 2, 0])); // a restart: both lifetimes count
-    await put('b', 'billing', 'i-1', coverage('/srv/b.js', [1]));
+    await put('a', 'orders', 'i-1', coverageOf('/srv/o.js', [1, 0, 0]));
+    await put('a', 'orders', 'i-2', coverageOf('/srv/o.js', [0, 2, 0])); // a restart: both lifetimes count
+    await put('b', 'billing', 'i-1', coverageOf('/srv/b.js', [1]));
     const q = createCoverageQuery(store);
     const orders = q.coverage({ service: ['orders'] });
     expect(Object.keys(orders.map)).to.deep.equal(['/srv/o.js']);
@@ -37,18 +33,18 @@ describe('merge: createCoverageQuery over the fake reader', () => {
   it('changes its version when the reader\'s coverage changes, and only then', async () => {
     const { store, put } = await seeded();
     const q = createCoverageQuery(store);
-    await put('a', 'orders', 'i-1', coverage('/srv/o.js', [1]));
+    await put('a', 'orders', 'i-1', coverageOf('/srv/o.js', [1]));
     const v1 = q.version();
-    await put('a', 'orders', 'i-1', coverage('/srv/o.js', [1])); // unchanged cumulative snapshot
+    await put('a', 'orders', 'i-1', coverageOf('/srv/o.js', [1])); // unchanged cumulative snapshot
     expect(q.version()).to.equal(v1);
-    await put('a', 'orders', 'i-1', coverage('/srv/o.js', [2]));
+    await put('a', 'orders', 'i-1', coverageOf('/srv/o.js', [2]));
     expect(q.version()).to.not.equal(v1);
   });
 
   it('lists services with their summaries', async () => {
     const { store, put } = await seeded();
-    await put('a', 'orders', 'i-1', coverage('/srv/o.js', [1, 0]));
-    await put('b', 'billing', 'i-1', coverage('/srv/b.js', [1]));
+    await put('a', 'orders', 'i-1', coverageOf('/srv/o.js', [1, 0]));
+    await put('b', 'billing', 'i-1', coverageOf('/srv/b.js', [1]));
     const services = createCoverageQuery(store).services(false);
     expect(services.map((s) => [s.service, s.summary.statements.covered, s.summary.statements.total]).sort()).to.deep.equal([
       ['billing', 1, 1],

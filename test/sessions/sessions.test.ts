@@ -6,19 +6,7 @@ import { createSessions, type SessionRecord } from '../../gateway/sessions/index
 import { FakeClock } from '../fakes/clock.ts';
 import { memoryKv } from '../fakes/memory-kv.ts';
 import { createFakeStore } from '../fakes/store.ts';
-
-const loc = (l: number) => ({ start: { line: l, column: 0 }, end: { line: l, column: 10 } });
-const coverage = (s: number[]) => ({
-  '/srv/app/a.js': {
-    path: '/srv/app/a.js',
-    statementMap: Object.fromEntries(s.map((_, i) => [i, loc(i + 1)])),
-    fnMap: {},
-    branchMap: {},
-    s: Object.fromEntries(s.map((n, i) => [i, n])),
-    f: {},
-    b: {},
-  },
-});
+import { coverageOf } from '../fakes/coverage-data.ts';
 
 /** Sessions over the fake store: the "scrape" they trigger hands the target's current counters to the ingester. */
 function rig() {
@@ -34,7 +22,7 @@ function rig() {
     clock,
     scrape: async (selector) => {
       scrapes.push(selector);
-      const decoded = await decodePayload(JSON.stringify(coverage(counters)), { contentType: 'application/json', counters: 'cumulative' });
+      const decoded = await decodePayload(JSON.stringify(coverageOf('/srv/app/a.js', counters)), { contentType: 'application/json', counters: 'cumulative' });
       await ingester.ingest({ decoded: { ...decoded, instance: 'i-1' }, source: 'scrape', target });
     },
     pushOnFinish: () => false,
@@ -85,7 +73,7 @@ describe('sessions over the fake store', () => {
     const r = rig();
     await r.sessions.open();
     // A pushed target whose id has no push: prefix still counts as pushed (not scraped) because of its source.
-    const decoded = await decodePayload(JSON.stringify(coverage([1, 1, 1])), { contentType: 'application/json', counters: 'cumulative' });
+    const decoded = await decodePayload(JSON.stringify(coverageOf('/srv/app/a.js', [1, 1, 1])), { contentType: 'application/json', counters: 'cumulative' });
     await r.ingester.ingest({ decoded, source: 'push', target: { id: 'pushed-without-prefix', job: 'orders', labels: { job: 'orders', service: 'orders' } } });
     r.run([0, 0, 0]);
     await r.sessions.start({ session: 's1', selector: { job: ['orders'] } });

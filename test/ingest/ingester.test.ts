@@ -16,7 +16,7 @@ const fileCoverage = (s: number[]) => ({
   b: {},
 });
 const envelope = (extra: Record<string, unknown>) => JSON.stringify({ format: 'istanbul', instance: 'i-1', ...extra });
-const decode = (body: string, contentType = 'application/vnd.covgate.v1+json') => decodePayload(body, { contentType, counters: 'cumulative' });
+const decode = (body: string, contentType = 'application/vnd.covgate.v1+json') => decodePayload(body, { declaredFormat: 'auto', contentType, counters: 'cumulative' });
 const target = { id: 't1', job: 'orders', labels: { job: 'orders', service: 'orders' } };
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {

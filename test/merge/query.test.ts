@@ -10,7 +10,7 @@ async function seeded() {
   const store = createFakeStore();
   const ingester = createIngester({ store, clock: new FakeClock() });
   const put = async (id: string, service: string, instance: string, cov: object) => {
-    const decoded = await decodePayload(JSON.stringify(cov), { contentType: 'application/json', counters: 'cumulative' });
+    const decoded = await decodePayload(JSON.stringify(cov), { declaredFormat: 'auto', contentType: 'application/json', counters: 'cumulative' });
     await ingester.ingest({ decoded: { ...decoded, instance }, source: 'scrape', target: { id, job: 'shop', labels: { job: 'shop', service } } });
   };
   return { store, put };

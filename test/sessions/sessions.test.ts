@@ -22,7 +22,7 @@ function rig() {
     clock,
     scrape: async (selector) => {
       scrapes.push(selector);
-      const decoded = await decodePayload(JSON.stringify(coverageOf('/srv/app/a.js', counters)), { contentType: 'application/json', counters: 'cumulative' });
+      const decoded = await decodePayload(JSON.stringify(coverageOf('/srv/app/a.js', counters)), { declaredFormat: 'auto', contentType: 'application/json', counters: 'cumulative' });
       await ingester.ingest({ decoded: { ...decoded, instance: 'i-1' }, source: 'scrape', target });
     },
     pushOnFinish: () => false,
@@ -73,7 +73,7 @@ describe('sessions over the fake store', () => {
     const r = rig();
     await r.sessions.open();
     // A pushed target whose id has no push: prefix still counts as pushed (not scraped) because of its source.
-    const decoded = await decodePayload(JSON.stringify(coverageOf('/srv/app/a.js', [1, 1, 1])), { contentType: 'application/json', counters: 'cumulative' });
+    const decoded = await decodePayload(JSON.stringify(coverageOf('/srv/app/a.js', [1, 1, 1])), { declaredFormat: 'auto', contentType: 'application/json', counters: 'cumulative' });
     await r.ingester.ingest({ decoded, source: 'push', target: { id: 'pushed-without-prefix', job: 'orders', labels: { job: 'orders', service: 'orders' } } });
     r.run([0, 0, 0]);
     await r.sessions.start({ session: 's1', selector: { job: ['orders'] } });

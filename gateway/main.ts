@@ -15,7 +15,7 @@ import { createBuildDiffs, createDiffCoverage, createGitRunner, type UploadedDif
 import { statusRoutes } from './api/routes/status.ts';
 import { targetRoutes } from './api/routes/targets.ts';
 import { metricsRoutes } from './api/routes/metrics.ts';
-import { createSystemScheduler, systemClock, type Cancel, type Clock, type Scheduler } from './clock/index.ts';
+import { createSystemScheduler, repeat, systemClock, systemTimers, type Cancel, type Clock, type Scheduler, type Timers } from './clock/index.ts';
 import { loadConfigFile, scrapeConfigDefaults, type GatewayConfig } from './config/index.ts';
 import { createDiscoveryManager } from './discovery/index.ts';
 import { hashLabels } from './discovery/target.ts';
@@ -27,7 +27,7 @@ import { createScrapeManager } from './scrape/index.ts';
 import { createCoverageStore } from './store/index.ts';
 import { createSessions, sessionRoutes, type SessionRecord } from './sessions/index.ts';
 import { pushIngestRoutes } from './ingest/routes.ts';
-import { isPushTarget } from './ingest/index.ts';
+import { createIngester, isPushTarget } from './ingest/index.ts';
 import { matchesSelector, parseSelector, summarizeFiles, type PathMap, type Selector } from './model/index.ts';
 import type { ServiceCoverage } from './metrics/types.ts';
 import { createReports } from './report/index.ts';
@@ -52,6 +52,12 @@ export interface GatewayOptions {
   clock?: Clock;
   /** Scheduler for scrape loops and retention; tests inject a manual one and trigger scrapes explicitly. */
   scheduler?: Scheduler;
+  /**
+   * Real-time timers that run even when `scheduler` is manual: the unwritable
+   * store's probe, discovery's refreshes and debounces, the allowlist's DNS
+   * timeout. The system's unless injected.
+   */
+  timers?: Timers;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -78,6 +84,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
   const logger = opts.logger ?? createLogger();
   const clock = opts.clock ?? systemClock;
   const scheduler = opts.scheduler ?? createSystemScheduler();
+  const timers = opts.timers ?? systemTimers;
   let config: GatewayConfig | undefined;
   let ready = false;
   let server: Server | undefined;
@@ -102,17 +109,17 @@ export function createGateway(opts: GatewayOptions): Gateway {
 
     db = new Level<string, unknown>(config.storage.path, { valueEncoding: 'json' });
     const store = createCoverageStore(db, {
+      clock,
       onFailure: (cause) => logger.error({ cause }, 'store write failed: writes are refused and /-/ready answers 503 until a probe write succeeds'),
       onRecovered: (cause) => logger.warn({ cause }, 'store is writable again'),
     });
     await store.open();
     cleanups.push(() => store.close());
-    // A real timer even with --test.manual-scrapes: recovering the disk is not a scrape.
-    const probe = setInterval(() => {
+    // Real-time timers even with --test.manual-scrapes: recovering the disk is not a scrape.
+    const stopProbe = repeat(timers, STORE_PROBE_MS, () => {
       if (!store.health().writable) void store.recover();
-    }, STORE_PROBE_MS);
-    probe.unref();
-    cleanups.push(() => clearInterval(probe));
+    });
+    cleanups.push(stopProbe);
 
     const query = createCoverageQuery(store);
     // Diffs a new build brings along (envelope or registration `build.diff`), for carrying coverage without a repository.
@@ -131,18 +138,24 @@ export function createGateway(opts: GatewayOptions): Gateway {
     await forwarder.open();
     cleanups.push(() => forwarder.stop());
     /**
-     * The store as scrapes, push ingest and forwards write to it: a `build.diff` is checked and kept apart before the
-     * snapshot is stored; on a shard, a changed lifetime is marked for forwarding before the write is acknowledged.
+     * The only writer of coverage (scrapes, push ingest and forwards hand over to it): a `build.diff` is checked and
+     * kept apart before the snapshot is stored; on a shard, a changed lifetime is marked for forwarding before the
+     * write is acknowledged.
      */
-    const ingestStore: typeof store = {
-      ...store,
-      async append(input, now) {
-        const build = await buildDiffs.fromBuild(input.target.job, input.build, now);
-        const r = await store.append({ ...input, ...(build !== undefined ? { build } : {}) }, now);
-        if (r.changed || r.newLifetime) await forwarder.mark(input.target.id, r.lifetimeId);
-        return r;
+    const ingester = createIngester({
+      store: {
+        envelopeFiles: (targetId, id) => store.envelopeFiles(targetId, id),
+        structure: (hash) => store.structure(hash),
+        knownStructureId: (targetId) => store.knownStructureId(targetId),
+        async append(input, now) {
+          const build = await buildDiffs.fromBuild(input.target.job, input.build, now);
+          const r = await store.append({ ...input, ...(build !== undefined ? { build } : {}) }, now);
+          if (r.changed || r.newLifetime) await forwarder.mark(input.target.id, r.lifetimeId);
+          return r;
+        },
       },
-    };
+      clock,
+    });
     // Services with a current target, or fed by push ingest; computed when /metrics renders.
     const liveServices = () => {
       const live = new Set<string>();
@@ -212,6 +225,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       logger: logger.child({ stage: 'push' }),
     });
     const metrics = createMetrics({
+      now: () => clock.now(),
       perFile: config.metrics.per_file,
       perFileLimit: config.metrics.per_file_limit,
       logger,
@@ -234,13 +248,13 @@ export function createGateway(opts: GatewayOptions): Gateway {
     const currentAllowlist = (): Allowlist => {
       const entries = cfg().registration.allowed_targets;
       const key = JSON.stringify(entries);
-      if (guardAllowlist?.key !== key) guardAllowlist = { key, allowlist: createAllowlist(entries) };
+      if (guardAllowlist?.key !== key) guardAllowlist = { key, allowlist: createAllowlist(entries, { timers }) };
       return guardAllowlist.allowlist;
     };
     const scrape = createScrapeManager({
       http,
       registeredHttp: createGuardedHttp(currentAllowlist, { 'User-Agent': `covgate/${VERSION}` }),
-      store: ingestStore,
+      ingester,
       clock,
       scheduler,
       logger,
@@ -266,7 +280,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
     });
     cleanups.push(() => scrape.stop());
 
-    const discovery = createDiscoveryManager({ logger });
+    const discovery = createDiscoveryManager({ logger, timers });
     discovery.subscribe((sets) => {
       scrape.sync(sets);
       query.bump(); // the set of live services (for /metrics) may have changed
@@ -395,7 +409,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
         bodyLimit: 64 * 1024 * 1024,
         openReport: (selector, highlight, caption, carry) => reports.openHighlighted(selector, highlight, caption, carry),
       }),
-      pushIngestRoutes({ store: ingestStore, clock, bodyLimit: () => cfg().server.body_size_limit, onIngested: (stored) => {
+      pushIngestRoutes({ ingester, bodyLimit: () => cfg().server.body_size_limit, onIngested: (stored) => {
           query.bump();
           if (stored) metrics.snapshotStored(1);
         },
@@ -403,8 +417,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       // On a central covgate (`shards:`), sessions reach every shard first.
       sessionRoutes({ sessions: withShardFanOut(sessions, createShardFanOut({ http, config: () => cfg().shards })) }),
       forwardRoutes({
-        store: ingestStore,
-        clock,
+        ingester,
         bodyLimit: () => cfg().server.body_size_limit,
         onIngested: (stored) => {
           query.bump();

@@ -5,6 +5,7 @@ import type { ScriptCov } from '@bcoe/v8-coverage';
 import type { CoverageCollector } from '../shared/coverage-server.ts';
 import { createV8Accumulator, type ScriptSource } from '../shared/v8-accumulator.ts';
 import type { ExporterLogger } from '../shared/settings.ts';
+import { repeat, systemTimers, type Timers } from '../shared/clock.ts';
 import { fetchText, loadBrowserSourceMap, reportPath, type TextFetcher } from './source-maps.ts';
 
 type Client = CDP.Client;
@@ -17,6 +18,8 @@ export interface BrowserCollectorOptions {
   endpoints: string[];
   /** Periodic take (documents going away are taken anyway, see HIDE_HOOK). Default 5 s. */
   intervalMs?: number;
+  /** Timers of the periodic take; the system's unless injected. */
+  timers?: Timers;
   /** Report http-served sources under this directory (e.g. the repository root). */
   sourceRoot?: string;
   includeNodeModules?: boolean;
@@ -248,8 +251,7 @@ export async function createBrowserCollector(opts: BrowserCollectorOptions): Pro
   }
 
   for (const endpoint of opts.endpoints) await connect(endpoint);
-  const timer = setInterval(() => void serial(takeAll).catch((e: unknown) => logger?.warn(`take failed: ${(e as Error).message}`)), opts.intervalMs ?? 5000);
-  timer.unref();
+  const stopTakes = repeat(opts.timers ?? systemTimers, opts.intervalMs ?? 5000, () => void serial(takeAll).catch((e: unknown) => logger?.warn(`take failed: ${(e as Error).message}`)));
 
   Object.defineProperty(emitter, 'sessions', { get: () => sessions.size });
   emitter.collect = () => serial(takeAll);
@@ -267,7 +269,7 @@ export async function createBrowserCollector(opts: BrowserCollectorOptions): Pro
   emitter.close = async () => {
     if (closed) return;
     closed = true;
-    clearInterval(timer);
+    stopTakes();
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
   };
   return emitter;

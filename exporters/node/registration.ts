@@ -3,12 +3,10 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { formatDuration } from '../shared/settings.ts';
 import type { ExporterLogger } from '../shared/settings.ts';
+import { systemTimers, type Timers } from '../shared/clock.ts';
 
-/** Timer functions, injectable so tests fire renewals and retries themselves. */
-export interface RegistrationTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+/** Timer functions, injectable so tests fire renewals and retries themselves (the exporters' shared clock). */
+export type RegistrationTimers = Timers;
 
 export interface RegistrationOptions {
   /** Gateway base URL, e.g. http://127.0.0.1:9464 */
@@ -67,15 +65,6 @@ export interface Registration extends EventEmitter {
   stop(): Promise<void>;
 }
 
-const defaultTimers: RegistrationTimers = {
-  setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
-    t.unref(); // a pending renewal never keeps the service alive
-    return t;
-  },
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
-
 /**
  * Self-registration with renewals at ttl/3 and capped exponential backoff
  * with jitter while the gateway is down or refuses. Everything runs in the
@@ -84,7 +73,7 @@ const defaultTimers: RegistrationTimers = {
  */
 export function createRegistration(opts: RegistrationOptions): Registration {
   const ttlMs = opts.ttlMs ?? 60_000;
-  const timers = opts.timers ?? defaultTimers;
+  const timers = opts.timers ?? systemTimers;
   const random = opts.random ?? Math.random;
   const initialBackoff = opts.initialBackoffMs ?? 500;
   const maxBackoff = Math.max(initialBackoff, opts.maxBackoffMs ?? Math.min(30_000, Math.max(1000, ttlMs / 3)));

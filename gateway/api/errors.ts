@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import { isCovgateError } from '../errors.ts';
+import { errors, isCovgateError } from '../errors.ts';
 import type { Logger } from '../log/index.ts';
 
 /**
@@ -17,9 +17,10 @@ export function errorMiddleware(logger: Logger) {
       } else if ((ctx.status === 405 || ctx.status === 501) && (ctx.body === undefined || ctx.body === null)) {
         // From the router's allowedMethods: the path exists, the method does not.
         const allow = ctx.response.get('Allow');
-        ctx.status = 405;
+        const err = errors.methodNotAllowed(`method ${ctx.method} not allowed on ${ctx.path} (allowed: ${allow || 'none'})`);
+        ctx.status = err.status;
         ctx.set('Allow', allow);
-        ctx.body = { status: 'error', errorType: 'bad_data', error: `method ${ctx.method} not allowed on ${ctx.path} (allowed: ${allow || 'none'})`, code: 'COVGATE_METHOD_NOT_ALLOWED' };
+        ctx.body = { status: 'error', errorType: err.errorType, error: err.message, code: err.code };
       }
     } catch (err) {
       if (isCovgateError(err)) {

@@ -20,6 +20,44 @@ export interface Scheduler {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
+/**
+ * One-shot timers (wake-ups, retries, debounces, request timeouts): the
+ * injectable form of setTimeout/clearTimeout, so tests see what is armed and
+ * fire it themselves (test/fakes/clock.ts).
+ */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** The real timers, unref'd: a pending wake-up never keeps the process alive by itself. */
+export const systemTimers: Timers = {
+  setTimeout(fn, ms) {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+/** Runs `fn` every `intervalMs` on `timers` (re-armed after each run) until the returned Cancel is called. */
+export function repeat(timers: Timers, intervalMs: number, fn: () => void): Cancel {
+  let handle: unknown;
+  let stopped = false;
+  const arm = () => {
+    handle = timers.setTimeout(() => {
+      if (stopped) return;
+      arm();
+      fn();
+    }, intervalMs);
+  };
+  arm();
+  return () => {
+    stopped = true;
+    timers.clearTimeout(handle);
+  };
+}
+
 /** Real timers; every timer is unref'd so a scheduler never keeps the process alive by itself. */
 export function createSystemScheduler(): Scheduler {
   return {

@@ -1,3 +1,4 @@
+import { repeat, systemTimers, type Cancel, type Timers } from '../clock/index.ts';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -31,6 +32,8 @@ export interface FileSDOptions {
   watch?: boolean;
   /** Quiet time after the last watch event before re-reading. Default 100ms. */
   watchDebounceMs?: number;
+  /** Timers for the refresh interval and the watch debounce; the system's unless injected (tests fire them). */
+  timers?: Timers;
 }
 
 /**
@@ -71,8 +74,9 @@ export function createFileSDDiscoverer(opts: FileSDOptions): FileSDDiscoverer {
   let byFile = new Map<string, TargetGroup[]>();
   const failures = new Map<string, DiscoveryError>();
   let lastSent: string | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let debounce: NodeJS.Timeout | undefined;
+  const timers = opts.timers ?? systemTimers;
+  let timer: Cancel | undefined;
+  let debounce: unknown;
   const watchers = new Map<string, FSWatcher>();
 
   let running: Promise<void> | undefined;
@@ -181,12 +185,11 @@ export function createFileSDDiscoverer(opts: FileSDOptions): FileSDDiscoverer {
 
   function onChange(): void {
     if (stopped) return;
-    if (debounce) clearTimeout(debounce);
-    debounce = setTimeout(() => {
+    if (debounce) timers.clearTimeout(debounce);
+    debounce = timers.setTimeout(() => {
       debounce = undefined;
       refresh().catch((err) => log.error({ err: describeError(err) }, 'file_sd: refresh failed'));
     }, debounceMs);
-    debounce.unref();
   }
 
   return {
@@ -196,17 +199,16 @@ export function createFileSDDiscoverer(opts: FileSDOptions): FileSDDiscoverer {
       send = s;
       syncWatchers(); // before the first read, so no change slips between read and watch
       if (opts.refreshIntervalMs > 0) {
-        timer = setInterval(() => {
+        timer = repeat(timers, opts.refreshIntervalMs, () => {
           refresh().catch((err) => log.error({ err: describeError(err) }, 'file_sd: refresh failed'));
-        }, opts.refreshIntervalMs);
-        timer.unref();
+        });
       }
       await refresh();
     },
     async stop() {
       stopped = true;
-      if (timer) clearInterval(timer);
-      if (debounce) clearTimeout(debounce);
+      timer?.();
+      if (debounce) timers.clearTimeout(debounce);
       timer = debounce = undefined;
       for (const w of watchers.values()) w.close();
       watchers.clear();

@@ -1,3 +1,4 @@
+import { repeat, systemTimers, type Cancel, type Timers } from '../clock/index.ts';
 import { describeError } from '../errors.ts';
 import { fetchHttpGet } from './http-get.ts';
 import {
@@ -24,6 +25,8 @@ export interface GocSDOptions {
   /** Per-request timeout. Default: the refresh interval, at most 10s. */
   timeoutMs?: number;
   logger?: DiscoveryLogger;
+  /** Timers for the refresh interval; the system's unless injected (tests fire them). */
+  timers?: Timers;
 }
 
 /**
@@ -63,7 +66,8 @@ export function createGocSDDiscoverer(opts: GocSDOptions): GocSDDiscoverer {
   let stopped = false;
   let lastSent: string | undefined;
   let failure: DiscoveryError | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  const timers = opts.timers ?? systemTimers;
+  let timer: Cancel | undefined;
   const abort = new AbortController();
   let running: Promise<void> | undefined;
   let queued: Promise<void> | undefined;
@@ -140,16 +144,15 @@ export function createGocSDDiscoverer(opts: GocSDOptions): GocSDDiscoverer {
       started = true;
       send = s;
       if (opts.refreshIntervalMs > 0) {
-        timer = setInterval(() => {
+        timer = repeat(timers, opts.refreshIntervalMs, () => {
           refresh().catch((err) => log.error({ err: describeError(err) }, 'goc_sd: refresh failed'));
-        }, opts.refreshIntervalMs);
-        timer.unref();
+        });
       }
       await refresh();
     },
     async stop() {
       stopped = true;
-      if (timer) clearInterval(timer);
+      timer?.();
       timer = undefined;
       abort.abort();
       await running?.catch(() => {});

@@ -1,3 +1,4 @@
+import { systemTimers, type Timers } from '../clock/index.ts';
 import type { FileSDConfig, GocSDConfig, KubernetesSDConfig, ScrapeConfig, StaticConfig } from '../config/types.ts';
 import { describeError } from '../errors.ts';
 import { createFileSDDiscoverer } from './file-sd.ts';
@@ -47,6 +48,8 @@ export interface DiscoveryManagerOptions {
   providerStartTimeoutMs?: number;
   /** Builds config-owned providers; tests inject fakes to watch starts and stops. */
   providerFactoryForTests?: (spec: ProviderSpec) => Discoverer;
+  /** Timers of the manager (coalescing, start timeout) and its file_sd / goc_sd providers; the system's unless injected. */
+  timers?: Timers;
 }
 
 /**
@@ -102,6 +105,7 @@ export function createDiscoveryManager(opts: DiscoveryManagerOptions = {}): Disc
   const log = opts.logger ?? silentLogger;
   const httpGet = opts.httpGet ?? fetchHttpGet;
   const startTimeoutMs = opts.providerStartTimeoutMs ?? 10_000;
+  const timers = opts.timers ?? systemTimers;
   const factory =
     opts.providerFactoryForTests ??
     ((spec: ProviderSpec): Discoverer => {
@@ -114,9 +118,10 @@ export function createDiscoveryManager(opts: DiscoveryManagerOptions = {}): Disc
             refreshIntervalMs: spec.config.refresh_interval,
             ...(opts.baseDir === undefined ? {} : { baseDir: opts.baseDir }),
             logger: log,
+            timers,
           });
         case 'goc_sd':
-          return createGocSDDiscoverer({ server: spec.config.server, refreshIntervalMs: spec.config.refresh_interval, httpGet, logger: log });
+          return createGocSDDiscoverer({ server: spec.config.server, refreshIntervalMs: spec.config.refresh_interval, httpGet, logger: log, timers });
         case 'kubernetes_sd':
           return createKubernetesSDDiscoverer({ config: spec.config, logger: log });
       }
@@ -142,8 +147,8 @@ export function createDiscoveryManager(opts: DiscoveryManagerOptions = {}): Disc
     if (!dirty || scheduled || held > 0 || state !== 'running') return;
     const delay = opts.updateDelayMs ?? 0;
     if (delay > 0) {
-      const t = setTimeout(deliver, delay);
-      scheduled = { cancel: () => clearTimeout(t) };
+      const t = timers.setTimeout(deliver, delay);
+      scheduled = { cancel: () => timers.clearTimeout(t) };
     } else {
       const i = setImmediate(deliver);
       scheduled = { cancel: () => clearImmediate(i) };
@@ -192,12 +197,11 @@ export function createDiscoveryManager(opts: DiscoveryManagerOptions = {}): Disc
       e.groups = cloneGroups(groups);
       markDirty();
     };
-    let timer: NodeJS.Timeout | undefined;
+    let timer: unknown;
     try {
       const started = Promise.resolve(e.discoverer.start(send));
       const timeout = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), startTimeoutMs);
-        timer.unref();
+        timer = timers.setTimeout(() => resolve('timeout'), startTimeoutMs);
       });
       if ((await Promise.race([started, timeout])) === 'timeout') {
         log.warn({ job: e.job, provider: e.name, timeoutMs: startTimeoutMs }, 'discovery: provider is slow to start; going on without it');
@@ -206,7 +210,7 @@ export function createDiscoveryManager(opts: DiscoveryManagerOptions = {}): Disc
     } catch (err) {
       log.error({ job: e.job, provider: e.name, err: describeError(err) }, 'discovery: provider failed to start');
     } finally {
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
     }
   }
 

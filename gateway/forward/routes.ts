@@ -2,15 +2,15 @@ import type { Router } from '@koa/router';
 import { readBody } from '../api/body.ts';
 import type { Clock } from '../clock/index.ts';
 import { decodePayload } from '../formats/index.ts';
-import { toAppendInput } from '../ingest/index.ts';
-import type { CoverageStore } from '../store/index.ts';
+import type { Ingester } from '../ingest/index.ts';
+import { PUSH_TARGET_PREFIX } from '../store/target-source.ts';
 import type { Forwarder } from './forwarder.ts';
 import { FLUSH_PATH, FORWARD_PATH, FORWARDED_TARGET_HEADER, decodeForwardedTarget } from './protocol.ts';
 import { errors } from '../errors.ts';
 
 export interface ForwardRoutesDeps {
-  store: CoverageStore;
-  clock: Clock;
+  /** The only writer: forwarded lifetimes are stored as scrapes and pushes are. */
+  ingester: Ingester;
   bodyLimit: () => number;
   onIngested?: (stored: boolean) => void;
   /** The shard side, when `forward:` is configured. */
@@ -38,9 +38,12 @@ export function forwardRoutes(deps: ForwardRoutesDeps) {
       if (body.length === 0) throw errors.badData('request body is empty: send a covgate envelope');
       const decoded = await decodePayload(body, { declaredFormat: 'covgate', contentType: ctx.get('Content-Type') || undefined, counters: 'cumulative' });
       if (decoded.instance === undefined) throw errors.badData('a forwarded envelope needs an "instance" (the shard lifetime it carries)');
-      const input = toAppendInput(decoded, target, deps.store);
-      input.counters = 'cumulative';
-      const r = await deps.store.append(input, deps.clock.now());
+      // The shard sends each lifetime's cumulative state; a forwarded target keeps the source it has on the shard.
+      const r = await deps.ingester.ingest({
+        decoded: { ...decoded, counters: 'cumulative' },
+        source: target.id.startsWith(PUSH_TARGET_PREFIX) ? 'push' : 'scrape',
+        target,
+      });
       deps.onIngested?.(r.changed);
       ctx.status = 202;
       ctx.body = { status: 'success', data: { target: target.id, lifetime: r.lifetimeId, changed: r.changed } };

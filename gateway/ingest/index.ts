@@ -1,27 +1,88 @@
 /**
- * Stage between decoding and the store: turns a decoded payload (full data or
- * a counters-only reply) into an AppendInput. Shared by scrapes and push ingest.
+ * Stage between decoding and the store, and the store's only writer of
+ * coverage: `createIngester` takes a decoded payload (full data or a
+ * counters-only reply) plus its origin, builds the store's AppendInput and
+ * appends it. Scrapes and push ingest both hand over here.
  */
-import { errors, CovgateError } from '../errors.ts';
+import { createHash } from 'node:crypto';
+import { errors } from '../errors.ts';
 import { splitCoverageMap, type FileCounters, type FileStructure, type Snapshot } from '../model/index.ts';
 import type { Decoded } from '../formats/types.ts';
 import { validateHits } from '../formats/validate.ts';
+import type { Clock } from '../clock/index.ts';
+import type { AppendInput, AppendResult, StoreReader, StoreWriter, StoredTarget, TargetSource } from '../store/index.ts';
 
-/** Prefix of the ids of targets that exist only through push ingest. */
-export const PUSH_TARGET_PREFIX = 'push:';
+export { PUSH_TARGET_PREFIX } from '../store/index.ts';
 
 /** Whether a stored target exists only through push ingest (no scrape target behind it). */
-export const isPushTarget = (t: { id: string }): boolean => t.id.startsWith(PUSH_TARGET_PREFIX);
-import type { AppendInput, CoverageStore } from '../store/index.ts';
+export const isPushTarget = (t: Pick<StoredTarget, 'source'>): boolean => t.source === 'push';
 
-/** Code of the error raised when a counters-only reply names a structure the store does not hold. */
-export const STRUCTURE_UNKNOWN = 'COVGATE_STRUCTURE_UNKNOWN';
+/** What a decoded payload is appended to: the target it belongs to (its origin travels beside it). */
+export type IngestTarget = Omit<AppendInput['target'], 'source'>;
 
-export function structureUnknown(id: string): CovgateError {
-  return new CovgateError(STRUCTURE_UNKNOWN, 'bad_data', 409, `counters-only reply for structure ${JSON.stringify(id)} which the gateway does not hold`, {
-    retryable: true,
-  });
+/** A decoded payload and where it came from. */
+export interface IngestRequest {
+  decoded: Decoded;
+  source: TargetSource;
+  target: IngestTarget;
 }
+
+/**
+ * The ingest seam. Contract: `ingest` resolves once the payload is durable in
+ * the store; it rejects with COVGATE_BAD_COVERAGE for data that does not fit
+ * and COVGATE_STRUCTURE_UNKNOWN (retryable) for a counters-only reply naming a
+ * structure the store does not hold (a scraper then asks again for the full
+ * data); nothing is written when it rejects.
+ */
+export interface Ingester {
+  ingest(req: IngestRequest): Promise<AppendResult>;
+  /**
+   * The structure id a scrape of this target may offer as known: the id its
+   * last reply carried (`current`), else the one the store kept across a
+   * restart; only while the store still holds its files.
+   */
+  knownStructure(targetId: string, current?: string): string | undefined;
+}
+
+/** What the ingester needs of the store: its write side plus the two lookups that resolve counters-only replies. */
+export type IngestStore = Pick<StoreWriter, 'append'> & Pick<StoreReader, 'envelopeFiles' | 'structure' | 'knownStructureId'>;
+
+export interface IngesterDeps {
+  store: IngestStore;
+  clock: Clock;
+}
+
+/** Instance of a lifetime accumulating pushes without an instance. */
+export const FOLDED_INSTANCE_PREFIX = 'push-runs:';
+
+/** The lifetime that pushes without an instance fold into: one per set of file structures (one per build). */
+export function foldedInstance(snapshot: Record<string, { structure: string }>): string {
+  const h = createHash('sha256');
+  for (const path of Object.keys(snapshot).sort()) h.update(`${path}\0${snapshot[path]!.structure}\0`);
+  return `${FOLDED_INSTANCE_PREFIX}${h.digest('base64url').slice(0, 22)}`;
+}
+
+export function createIngester(deps: IngesterDeps): Ingester {
+  return {
+    async ingest({ decoded, source, target }) {
+      const input: AppendInput = { ...toAppendInput(decoded, target, deps.store), target: { ...target, source } };
+      if (source === 'push' && input.instance === undefined) {
+        // Each push without an instance is a whole process run: runs of the same
+        // build add up in one accumulated lifetime (counters: delta), instead of
+        // one lifetime per push held in memory until retention.
+        input.instance = foldedInstance(input.snapshot);
+        input.counters = 'delta';
+      }
+      return deps.store.append(input, deps.clock.now());
+    },
+    knownStructure(targetId, current) {
+      const id = current ?? deps.store.knownStructureId(targetId);
+      return id !== undefined && deps.store.envelopeFiles(targetId, id) !== undefined ? id : undefined;
+    },
+  };
+}
+
+const structureUnknown = (id: string) => errors.structureUnknown(`counters-only reply for structure ${JSON.stringify(id)} which the gateway does not hold`);
 
 function checkHits(path: string, hits: FileCounters, structure: FileStructure): void {
   const nS = Object.keys(structure.statementMap).length;
@@ -38,11 +99,12 @@ function checkHits(path: string, hits: FileCounters, structure: FileStructure): 
 }
 
 /**
- * Builds what the store appends. Throws COVGATE_BAD_COVERAGE for data that
- * does not validate and STRUCTURE_UNKNOWN for a counters-only reply the store
- * cannot resolve (the scraper then asks again for the full data).
+ * Builds what the store appends (the ingester adds the target's source).
+ * Throws COVGATE_BAD_COVERAGE for data that does not validate and
+ * COVGATE_STRUCTURE_UNKNOWN for a counters-only reply the store cannot
+ * resolve. Pure apart from the two store lookups.
  */
-export function toAppendInput(decoded: Decoded, target: AppendInput['target'], store: Pick<CoverageStore, 'envelopeFiles' | 'structure'>): AppendInput {
+export function toAppendInput(decoded: Decoded, target: IngestTarget, store: Pick<StoreReader, 'envelopeFiles' | 'structure'>): Omit<AppendInput, 'target'> & { target: IngestTarget } {
   const base = {
     target,
     instance: decoded.instance,
@@ -77,7 +139,7 @@ export function toAppendInput(decoded: Decoded, target: AppendInput['target'], s
     return { ...base, structures: new Map(), snapshot };
   }
   const { structures, snapshot } = splitCoverageMap(decoded.coverage ?? {});
-  const input: AppendInput = { ...base, structures, snapshot };
+  const input: Omit<AppendInput, 'target'> & { target: IngestTarget } = { ...base, structures, snapshot };
   if (decoded.structureId) {
     input.envelope = { id: decoded.structureId, files: Object.fromEntries(Object.entries(snapshot).map(([p, f]) => [p, f.structure])) };
   }

@@ -1,19 +1,15 @@
-import { createHash } from 'node:crypto';
 import type { Router } from '@koa/router';
 import { readBody } from '../api/body.ts';
-import type { Clock } from '../clock/index.ts';
 import { targetId } from '../discovery/target.ts';
 import { errors } from '../errors.ts';
 import { decodePayload } from '../formats/index.ts';
 import type { ScrapeFormat } from '../formats/types.ts';
-import type { CoverageStore } from '../store/index.ts';
-import { PUSH_TARGET_PREFIX, toAppendInput } from './index.ts';
+import { PUSH_TARGET_PREFIX, type Ingester } from './index.ts';
 import { LABEL_NAME_RE as LABEL_RE } from '../model/labels.ts';
 import { SCRAPE_FORMATS } from '../config/formats.ts';
 
 export interface PushIngestDeps {
-  store: CoverageStore;
-  clock: Clock;
+  ingester: Ingester;
   /** Largest accepted body, after decompression (`server.body_size_limit`, read per request so a reload applies). */
   bodyLimit: () => number;
   /** Called after each acknowledged push; `stored` says whether a snapshot was written. */
@@ -22,24 +18,13 @@ export interface PushIngestDeps {
 
 const FORMATS = new Set<string>(SCRAPE_FORMATS);
 
-/** The lifetime that pushes without an instance fold into: one per set of file structures (one per build). */
-export function foldedInstance(snapshot: Record<string, { structure: string }>): string {
-  const h = createHash('sha256');
-  for (const path of Object.keys(snapshot).sort()) h.update(`${path}\0${snapshot[path]!.structure}\0`);
-  return `${FOLDED_INSTANCE_PREFIX}${h.digest('base64url').slice(0, 22)}`;
-}
-
-/** Instance of a lifetime accumulating pushes without an instance. */
-export const FOLDED_INSTANCE_PREFIX = 'push-runs:';
-
-
 /**
  * POST /api/v1/coverage?job=…&<label>=… : push ingest for batch jobs, unit-test
  * runs and CLI programs that exit before a scrape. The body is any format of
  * the exporter protocol (gzip allowed). Each push without an `instance`
  * (envelope field or X-Coverage-Instance header) is its own process run, so
- * pushes add up: pushes of the same build accumulate in one lifetime (see
- * foldedInstance); pushes with the same instance replace each other
+ * pushes add up: pushes of the same build accumulate in one lifetime (the
+ * ingester's foldedInstance); pushes with the same instance replace each other
  * (cumulative) or add up (counters: delta). The data is durable when the 202 is sent.
  */
 export function pushIngestRoutes(deps: PushIngestDeps) {
@@ -70,15 +55,7 @@ export function pushIngestRoutes(deps: PushIngestDeps) {
         requireFiles: true, // an empty push is a mistake, not a process that ran nothing
       });
       const id = `${PUSH_TARGET_PREFIX}${targetId(labels)}`;
-      const input = toAppendInput(decoded, { id, job, labels }, deps.store);
-      if (input.instance === undefined) {
-        // Each push without an instance is a whole process run: runs of the same
-        // build add up in one accumulated lifetime (counters: delta), instead of
-        // one lifetime per push held in memory until retention.
-        input.instance = foldedInstance(input.snapshot);
-        input.counters = 'delta';
-      }
-      const r = await deps.store.append(input, deps.clock.now());
+      const r = await deps.ingester.ingest({ decoded, source: 'push', target: { id, job, labels } });
       deps.onIngested?.(r.changed);
       ctx.status = 202;
       ctx.body = { status: 'success', data: { target: id, labels, lifetime: r.lifetimeId, files: r.files, format: decoded.format } };

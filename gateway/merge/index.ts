@@ -4,7 +4,7 @@
  * not redo the merge while nothing was scraped.
  */
 import { CounterSet, summarize, summarizeFiles, selectorToString, type CoverageMapData, type Selector, type Summary } from '../model/index.ts';
-import type { CoverageStore } from '../store/index.ts';
+import type { StoreReader } from '../store/index.ts';
 
 export interface MergedCoverage {
   map: CoverageMapData;
@@ -59,7 +59,7 @@ export interface CoverageQuery {
   bump(): void;
 }
 
-export function createCoverageQuery(store: CoverageStore): CoverageQuery {
+export function createCoverageQuery(store: StoreReader): CoverageQuery {
   let resolver: SelectionResolver | undefined;
   let buildResolver: BuildResolver | undefined;
   let extra = 0;

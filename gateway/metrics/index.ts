@@ -5,6 +5,7 @@
  * registry of its own, never in prom-client's global one, so that several
  * gateways (tests) can live in one process.
  */
+import { systemClock } from '../clock/index.ts';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { COVERAGE_KINDS, isAvailable, ratio, type Summary } from '../model/index.ts';
 import { PerFileCapTracker } from './per-file.ts';
@@ -33,7 +34,7 @@ export { selectFiles } from './per-file.ts';
  */
 export function createMetrics(opts: MetricsOptions): GatewayMetrics {
   const registry = new Registry();
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? systemClock.now;
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const capTracker = new PerFileCapTracker(opts.logger);
 

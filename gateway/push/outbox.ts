@@ -1,9 +1,10 @@
 import type { UpstreamConfig } from '../config/types.ts';
 import { describeError, errors, isCovgateError } from '../errors.ts';
 import { backoffDelay } from './backoff.ts';
+import { systemTimers } from '../clock/index.ts';
 import { pushRecordId } from './record-id.ts';
 import { centerOf } from './centers/index.ts';
-import type { PushAttemptResult, PushFilter, PushOutbox, PushOutboxOptions, PushRecord, PushRequest, PushTimers, SessionPushStatus } from './types.ts';
+import type { PushAttemptResult, PushFilter, PushOutbox, PushOutboxOptions, PushRecord, PushRequest, SessionPushStatus } from './types.ts';
 
 /** lastError of the records of an upstream that left the config. */
 export const UPSTREAM_GONE = 'upstream no longer configured';
@@ -15,15 +16,6 @@ export const RETRY_FLOOR_MS = 1_000;
 /** An unchanged failing record is rewritten at most this often. */
 export const PERSIST_INTERVAL_MS = 30_000;
 const retryFloorMs = (_up: { min_backoff: number }): number => RETRY_FLOOR_MS;
-
-const realTimers: PushTimers = {
-  setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 /** One upstream's delivery lane: its pending record ids in order, at most one attempt in flight, at most one wake-up timer. */
 interface Worker {
@@ -49,7 +41,7 @@ function withoutRequest(r: PushRecord): PushRecord {
 /** The durable push outbox; the contract is on PushOutbox (./types.ts). */
 export function createPushOutbox(opts: PushOutboxOptions): PushOutbox {
   const { kv, http, clock, logger } = opts;
-  const timers = opts.timers ?? realTimers;
+  const timers = opts.timers ?? systemTimers;
   const random = opts.random ?? Math.random;
 
   /** Records as metadata only: request bodies stay on disk until an attempt reads them. */

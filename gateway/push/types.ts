@@ -1,6 +1,6 @@
 import type { PushFormat, UpstreamConfig, UpstreamKind } from '../config/types.ts';
 import type { CoverageMapData, Summary } from '../model/index.ts';
-import type { Clock } from '../clock/index.ts';
+import type { Clock, Timers } from '../clock/index.ts';
 import type { KeyValue } from '../store/types.ts';
 import type { AxiosInstance } from 'axios';
 import type { Logger } from '../log/index.ts';
@@ -97,11 +97,8 @@ export interface PushObserver {
   pushFinished(upstream: string, result: PushAttemptResult): void;
 }
 
-/** Timer functions; injectable so tests fire wake-ups themselves. */
-export interface PushTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+/** Timer functions; injectable so tests fire wake-ups themselves (the clock's Timers). */
+export type PushTimers = Timers;
 
 /** What a center's delivery needs from the rest of the gateway besides HTTP (see ./centers/). */
 export interface CenterPorts {

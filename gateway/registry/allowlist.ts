@@ -1,3 +1,4 @@
+import { systemTimers, type Timers } from '../clock/index.ts';
 import { promises as dns } from 'node:dns';
 import ipaddr from 'ipaddr.js';
 import picomatch from 'picomatch';
@@ -11,6 +12,8 @@ type Cidr = [IP, number];
 export type LookupAll = (hostname: string) => Promise<Array<{ address: string; family: number }>>;
 
 export interface AllowlistOptions {
+  /** Timers for the DNS lookup timeout; the system's unless injected. */
+  timers?: Timers;
   lookup?: LookupAll;
   /** Give up resolving a name after this long (then 503, retryable). Default 5s. */
   lookupTimeoutMs?: number;
@@ -89,6 +92,7 @@ const within = (inner: Cidr, outer: Cidr) => inner[1] >= outer[1] && inRange(inn
 export function createAllowlist(entries: readonly string[], opts: AllowlistOptions = {}): Allowlist {
   const lookup: LookupAll = opts.lookup ?? ((host) => dns.lookup(host, { all: true, verbatim: true }));
   const lookupTimeoutMs = opts.lookupTimeoutMs ?? 5000;
+  const timers = opts.timers ?? systemTimers;
   const effective = entries.length === 0 ? LOOPBACK : [...entries];
   const shown = `registration.allowed_targets [${effective.join(', ')}]${entries.length === 0 ? ' (the default when the list is empty)' : ''}`;
 
@@ -113,11 +117,10 @@ export function createAllowlist(entries: readonly string[], opts: AllowlistOptio
   }
 
   async function resolve(t: TargetUrl): Promise<IP[]> {
-    let timer: NodeJS.Timeout | undefined;
+    let timer: unknown;
     try {
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(Object.assign(new Error(`lookup timed out after ${lookupTimeoutMs}ms`), { code: 'ETIMEOUT' })), lookupTimeoutMs);
-        timer.unref();
+        timer = timers.setTimeout(() => reject(Object.assign(new Error(`lookup timed out after ${lookupTimeoutMs}ms`), { code: 'ETIMEOUT' })), lookupTimeoutMs);
       });
       const found = await Promise.race([lookup(t.hostname), timeout]);
       return found.map((a) => ipaddr.parse(a.address.replace(/%.*$/, '')));
@@ -128,7 +131,7 @@ export function createAllowlist(entries: readonly string[], opts: AllowlistOptio
       }
       throw errors.unavailable(`registration of ${t.raw}: cannot resolve host ${t.hostname} now (${code ?? (err as Error).message}); try again`);
     } finally {
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
     }
   }
 

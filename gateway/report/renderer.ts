@@ -4,6 +4,7 @@
  * order; a job that takes longer than `timeoutMs` terminates the worker (it
  * is started again for the next job) and fails with a clear error.
  */
+import { systemTimers, type Timers } from '../clock/index.ts';
 import { Worker } from 'node:worker_threads';
 import { errors } from '../errors.ts';
 import type { RenderJob } from './render.ts';
@@ -16,18 +17,19 @@ export interface Renderer {
 interface Pending {
   resolve: () => void;
   reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+  timer: unknown;
 }
 
-export function createRenderer(opts: { timeoutMs?: number } = {}): Renderer {
+export function createRenderer(opts: { timeoutMs?: number; timers?: Timers } = {}): Renderer {
   const timeoutMs = opts.timeoutMs ?? 120_000;
+  const timers = opts.timers ?? systemTimers;
   let worker: Worker | undefined;
   let nextId = 0;
   const pending = new Map<number, Pending>();
 
   function failAll(err: Error): void {
     for (const [id, p] of pending) {
-      clearTimeout(p.timer);
+      timers.clearTimeout(p.timer);
       pending.delete(id);
       p.reject(err);
     }
@@ -42,7 +44,7 @@ export function createRenderer(opts: { timeoutMs?: number } = {}): Renderer {
       const p = pending.get(msg.id);
       if (!p) return;
       pending.delete(msg.id);
-      clearTimeout(p.timer);
+      timers.clearTimeout(p.timer);
       if (msg.error === undefined) p.resolve();
       else p.reject(errors.internal(`report rendering failed: ${msg.error}`));
     });
@@ -63,13 +65,12 @@ export function createRenderer(opts: { timeoutMs?: number } = {}): Renderer {
       const w = worker;
       const id = nextId++;
       return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
+        const timer = timers.setTimeout(() => {
           pending.delete(id);
           reject(errors.internal(`report rendering took longer than ${timeoutMs / 1000} s`));
           if (worker === w) worker = undefined;
           void w.terminate().catch(() => undefined);
         }, timeoutMs);
-        timer.unref();
         pending.set(id, { resolve, reject, timer });
         w.postMessage({ id, job });
       });

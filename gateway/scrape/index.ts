@@ -1,4 +1,4 @@
-/** Stage: scrape pools and loops; appends what it scrapes to the store. */
+/** Stage: scrape pools and loops; fetches and decodes, then hands each payload to the ingester (the store's only writer). */
 export { createScrapeManager } from './manager.ts';
 export type { ScrapeManager, ScrapeManagerOptions } from './manager.ts';
 export { ScrapeTarget } from './target.ts';

@@ -1,13 +1,12 @@
 import type { AxiosInstance } from 'axios';
 import { fileURLToPath } from 'node:url';
 import { readConfined } from '../confined-fs.ts';
-import { CovgateError, describeError, errors, isCovgateError } from '../errors.ts';
+import { CovgateError, describeError, errors, isCovgateError, type ErrorCode } from '../errors.ts';
 import type { Labels, ScrapeConfig } from '../config/types.ts';
 import { REGISTRATION_GENERATION_LABEL } from '../discovery/types.ts';
 import { decodePayload } from '../formats/index.ts';
-import { STRUCTURE_UNKNOWN, toAppendInput } from '../ingest/index.ts';
+import type { Ingester } from '../ingest/index.ts';
 import type { Clock } from '../clock/index.ts';
-import type { CoverageStore } from '../store/index.ts';
 import type { Logger } from '../log/index.ts';
 import { fetchCoverage } from './fetch.ts';
 import type { Health, ScrapeOutcome, ScrapeResult, TargetInfo } from './types.ts';
@@ -16,7 +15,8 @@ export interface ScrapeTargetDeps {
   http: AxiosInstance;
   /** For registered targets: connections re-checked against registration.allowed_targets. */
   registeredHttp?: AxiosInstance;
-  store: CoverageStore;
+  /** Where a decoded scrape is handed over: the only writer of the store. */
+  ingester: Ingester;
   clock: Clock;
   /** Bounds scrapes in flight across the gateway (p-limit). */
   limit: <T>(fn: () => Promise<T>) => Promise<T>;
@@ -24,22 +24,19 @@ export interface ScrapeTargetDeps {
   userAgent: string;
 }
 
+/** How each failure counts in covgate_scrapes_total{result}; other codes and foreign errors count as 'error'. */
+const OUTCOME_OF_CODE: Partial<Record<ErrorCode, ScrapeOutcome>> = {
+  COVGATE_SCRAPE_TIMEOUT: 'timeout',
+  COVGATE_BODY_TOO_LARGE: 'too_large',
+  COVGATE_BAD_COVERAGE: 'bad_data',
+  COVGATE_BAD_DATA: 'bad_data',
+};
+
 const ACCEPT =
   'application/vnd.covgate.v1+json, application/json;q=0.9, text/plain;q=0.8, application/xml;q=0.7, */*;q=0.1';
 
 function outcomeOf(err: unknown): ScrapeOutcome {
-  if (!isCovgateError(err)) return 'error';
-  switch (err.code) {
-    case 'COVGATE_SCRAPE_TIMEOUT':
-      return 'timeout';
-    case 'COVGATE_BODY_TOO_LARGE':
-      return 'too_large';
-    case 'COVGATE_BAD_COVERAGE':
-    case 'COVGATE_BAD_DATA':
-      return 'bad_data';
-    default:
-      return 'error';
-  }
+  return (isCovgateError(err) && OUTCOME_OF_CODE[err.code]) || 'error';
 }
 
 /** What may be said about a body in lastError: never its bytes. */
@@ -73,7 +70,7 @@ export function scrubbed(err: unknown, res: { headers: Record<string, string | u
   // A final guard for unquoted echoes: no run of 8+ body characters survives.
   msg = msg.replace(/[^\s<>]{8,}/g, (w) => (utf8.includes(w) ? '<body text>' : w));
   msg = `${msg.slice(0, 500)} (${describeBody(res)})`;
-  if (isCovgateError(err)) return new CovgateError(err.code, err.errorType, err.status, msg, { cause: err, retryable: err.retryable, details: err.details });
+  if (isCovgateError(err)) return new CovgateError(err.code, msg, { cause: err, details: err.details });
   return errors.badCoverage(msg, { cause: err });
 }
 
@@ -213,8 +210,7 @@ export class ScrapeTarget {
     };
     if (this.etag) headers['If-None-Match'] = this.etag;
     // After a gateway restart this process has seen no reply yet: the store remembers the target's id.
-    const structureId = this.structureId ?? deps.store.knownStructureId(this.id);
-    const known = useKnownStructure && structureId && deps.store.envelopeFiles(this.id, structureId) ? structureId : undefined;
+    const known = useKnownStructure ? deps.ingester.knownStructure(this.id, this.structureId) : undefined;
     if (known) headers['X-Covgate-Known-Structure'] = known;
 
     const res = await fetchCoverage(this.http, this.url, { timeoutMs: this.timeoutMs, bodySizeLimit: config.body_size_limit, headers });
@@ -240,19 +236,23 @@ export class ScrapeTarget {
     // A goc agent sends no instance; its registration generation tells its process runs apart.
     const generation = this.discoveredLabels[REGISTRATION_GENERATION_LABEL];
     if (!decoded.instance && generation) decoded.instance = `registration-generation-${generation}`;
-    let input;
+    let appended;
     try {
-      input = toAppendInput(decoded, { id: this.id, job: this.job, labels: this.labels, url: this.url }, deps.store);
+      appended = await deps.ingester.ingest({
+        decoded,
+        source: this.source === 'registered' ? 'registration' : 'scrape',
+        target: { id: this.id, job: this.job, labels: this.labels, url: this.url },
+      });
     } catch (err) {
       // The gateway lost (or never had) the structure: ask again for the full data.
-      if (isCovgateError(err) && err.code === STRUCTURE_UNKNOWN && useKnownStructure) {
+      if (isCovgateError(err) && err.code === 'COVGATE_STRUCTURE_UNKNOWN' && useKnownStructure) {
         this.structureId = undefined;
         this.etag = undefined;
         return this.fetchAndStore(false);
       }
-      throw scrubbed(err, res);
+      // What the payload said is scrubbed; a store that refuses the write is reported as it is.
+      throw isCovgateError(err) && err.errorType === 'bad_data' ? scrubbed(err, res) : err;
     }
-    const appended = await deps.store.append(input, deps.clock.now());
     this.etag = res.headers.etag;
     if (decoded.structureId) this.structureId = decoded.structureId;
     if (decoded.instance) this.processInstance = decoded.instance;

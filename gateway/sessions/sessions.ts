@@ -5,7 +5,7 @@ import type { Clock } from '../clock/index.ts';
 import type { Logger } from '../log/index.ts';
 import { CounterSet, isLabelName, matchesSelector, parseSelector, summarize, type CoverageMapData, type Selector, type Summary } from '../model/index.ts';
 import { isPushTarget } from '../ingest/index.ts';
-import type { CoverageStore, KeyValue } from '../store/index.ts';
+import type { KeyValue, StoreReader } from '../store/index.ts';
 import type { LifetimeState, PushStatus, SessionRecord, SessionView } from './types.ts';
 
 /** Longest a `/test-finished` with `wait: true` holds the request for the push; then it answers with the status at that moment. */
@@ -31,7 +31,7 @@ export interface PushPort {
 
 export interface SessionsOptions {
   kv: KeyValue<SessionRecord>;
-  store: CoverageStore;
+  store: StoreReader;
   clock: Clock;
   scrape: ScrapeNow;
   push?: PushPort;

@@ -13,6 +13,8 @@ import {
 import { CovgateError, errors } from '../errors.ts';
 import { HIGH, SEP, lifetimeKey, snapshotKey, snapshotPrefix, snapshotTime, enc } from './keys.ts';
 import { decodeSnapshot, encodeKeyframe, encodeNext, kindOf, KEYFRAME } from './snapshot-codec.ts';
+import { withSource } from './target-source.ts';
+import { systemClock, type Clock } from '../clock/index.ts';
 import type {
   AppendInput,
   AppendResult,
@@ -118,6 +120,8 @@ export interface CoverageStoreOptions {
   onRecovered?: (cause: string) => void;
   /** Called when compacting after retention fails (nothing is lost; the disk space comes back later). */
   onCompactionError?: (cause: string) => void;
+  /** When a failure began (health().since); the system clock unless a test injects one. */
+  clock?: Clock;
 }
 
 interface StoreFailure {
@@ -126,6 +130,7 @@ interface StoreFailure {
 }
 
 export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}): CoverageStore {
+  const clock = options.clock ?? systemClock;
   // Every sublevel ever handed out: after a reopen of the db they stay closed until opened themselves.
   const subs: Array<{ open(): Promise<void> }> = [];
   const sub = <V>(name: string, valueEncoding: 'json' | 'buffer' = 'json') => {
@@ -187,7 +192,7 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     } catch (err) {
       if (!opened) throw err;
       if (!failure) {
-        failure = { cause: errorChain(err), since: Date.now() };
+        failure = { cause: errorChain(err), since: clock.now() };
         options.onFailure?.(failure.cause);
       }
       throw unwritable();
@@ -195,7 +200,7 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
   }
 
   async function probeWrite(): Promise<void> {
-    await probeDb.put('probe', Date.now());
+    await probeDb.put('probe', clock.now());
     await probeDb.del('probe');
   }
 
@@ -248,7 +253,7 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
       const [tid, id] = (k as string).split(SEP).map(decodeURIComponent) as [string, string];
       nEnvelopes.set(envelopeKey(tid, id), v as Record<string, string>);
     }
-    for await (const [k, v] of targetsDb.iterator()) nTargets.set(decodeURIComponent(k as string), v as TargetRecord);
+    for await (const [k, v] of targetsDb.iterator()) nTargets.set(decodeURIComponent(k as string), withSource(v as TargetRecord));
     for await (const [k, v] of archivesDb.iterator()) nArchives.set(decodeURIComponent(k as string), CounterSet.fromJSON(v as CounterSetData));
     // Only each lifetime's newest state is read (its keyframe and the deltas after it), never the
     // history before it. Several chains are read at once: LevelDB's reads run on the thread pool
@@ -421,6 +426,7 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     const target: TargetRecord = {
       id: tid,
       job: input.target.job,
+      source: input.target.source,
       labels: input.target.labels,
       url: input.target.url ?? oldTarget?.url,
       firstSeen: oldTarget?.firstSeen ?? now,

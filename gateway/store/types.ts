@@ -1,10 +1,15 @@
 import type { CounterSet, FileStructure, Selector, Snapshot } from '../model/index.ts';
 import type { Labels } from '../config/types.ts';
 
+/** Where a stored target's coverage came from: scrapes of a discovered target, push ingest, or scrapes of a self-registered one. */
+export type TargetSource = 'scrape' | 'push' | 'registration';
+
 /** A target as the store remembers it, after it stopped being discovered too. */
 export interface StoredTarget {
   id: string;
   job: string;
+  /** Persisted with the target (records of older versions: inferred from the id at load). */
+  source: TargetSource;
   labels: Labels;
   url?: string;
   firstSeen: number;
@@ -34,7 +39,7 @@ export interface Lifetime {
 
 /** What the scrape (or push ingest) hands to the store: validated, split, cumulative or delta. */
 export interface AppendInput {
-  target: { id: string; job: string; labels: Labels; url?: string };
+  target: { id: string; job: string; labels: Labels; url?: string; source: TargetSource };
   instance?: string;
   startTime?: string;
   build?: Record<string, string>;
@@ -66,33 +71,25 @@ export interface RetentionResult {
 }
 
 /**
- * The coverage store. Contract:
- * - Every write (append, retention, clearWindow, sublevel put/del/batch) is
- *   refused with a 503 while the store is unwritable; nothing is half-written
- *   (one batch per append) and nothing refused is acknowledged.
+ * The write side of the store: what ingest (the only writer of coverage),
+ * the clear endpoint and the retention loop use. Contract:
+ * - Every write is refused with a 503 while the store is unwritable; nothing is
+ *   half-written (one batch per append) and nothing refused is acknowledged.
  * - `append` validates nothing (callers pass model-checked data) and is
  *   atomic: one LevelDB batch holds the new structures, the snapshot, the
  *   lifetime and target records; when it resolves, the snapshot survives kill -9.
- * - Reads are served from memory (loaded at `open`), never from disk.
  * - Merged totals never shrink: retention folds old lifetimes into a per-target
  *   archive before deleting their raw snapshots.
  */
-export interface CoverageStore {
-  open(): Promise<void>;
-  close(): Promise<void>;
+export interface StoreWriter {
   append(input: AppendInput, now: number): Promise<AppendResult>;
-  structure(hash: string): FileStructure | undefined;
   /**
-   * Files of an envelope-level structure id the target itself sent, when known.
-   * Scoped per target: another client's id never resolves here.
+   * Starts a new window for the targets (after their counters were reset):
+   * lifetimes begun before `now` leave their window sum but stay in the store
+   * (sessions, lifetimeSnapshots). Resolves with the ids it knew.
    */
-  envelopeFiles(targetId: string, id: string): Record<string, string> | undefined;
-  /**
-   * The envelope structure id of the target's last stored snapshot, when the
-   * store still holds its files (persisted: it survives a restart of the
-   * gateway, so the first scrape after one can already ask for counters only).
-   */
-  knownStructureId(targetId: string): string | undefined;
+  clearWindow(targetIds: Iterable<string>, now: number): Promise<string[]>;
+  retention(now: number, retentionMs: number): Promise<RetentionResult>;
   /**
    * Whether writes are accepted. After a failed write (ENOSPC, EIO) every write
    * is refused with COVGATE_UNAVAILABLE (503) until a probe write succeeds.
@@ -100,15 +97,23 @@ export interface CoverageStore {
   health(): StoreHealth;
   /** Tries a probe write (reopening LevelDB if its error is sticky); resolves true when writable again. */
   recover(): Promise<boolean>;
+}
+
+/**
+ * The read side: merge, sessions, metrics, reports, the API and the status
+ * page hold only this (or a narrower Pick). Reads are served from memory
+ * (loaded at `open`), never from disk, and never change anything.
+ */
+export interface StoreReader {
+  structure(hash: string): FileStructure | undefined;
+  /**
+   * Files of an envelope-level structure id the target itself sent, when known.
+   * Scoped per target: another client's id never resolves here.
+   */
+  envelopeFiles(targetId: string, id: string): Record<string, string> | undefined;
   targets(): StoredTarget[];
   target(id: string): StoredTarget | undefined;
   lifetimes(targetId: string): Lifetime[];
-  /**
-   * Starts a new window for the targets (after their counters were reset):
-   * lifetimes begun before `now` leave their window sum but stay in the store
-   * (sessions, lifetimeSnapshots). Resolves with the ids it knew.
-   */
-  clearWindow(targetIds: Iterable<string>, now: number): Promise<string[]>;
   /** Sum of the targets' window (everything scraped since their last clear, else ever) matching `selector` (or the given ids). */
   counterSet(select: Selector | { ids: string[] }): CounterSet;
   /**
@@ -124,7 +129,21 @@ export interface CoverageStore {
   version(): number;
   /** Version of one target's coverage (for per-target caches). */
   targetVersion(targetId: string): number;
-  retention(now: number, retentionMs: number): Promise<RetentionResult>;
+  /**
+   * The envelope structure id of the target's last stored snapshot, when the
+   * store still holds its files (persisted: it survives a restart of the
+   * gateway, so the first scrape after one can already ask for counters only).
+   */
+  knownStructureId(targetId: string): string | undefined;
+}
+
+/**
+ * The whole store, held only by the composition root (gateway/main.ts), which
+ * hands each stage its side.
+ */
+export interface CoverageStore extends StoreWriter, StoreReader {
+  open(): Promise<void>;
+  close(): Promise<void>;
   /** Generic durable sub-stores for other stages (registry, sessions, outbox). */
   sublevel<V>(name: string): KeyValue<V>;
 }

@@ -144,7 +144,7 @@ async function repeatSnapshotBytes(): Promise<void> {
   const store = openStore(dir);
   await store.open();
   const p = new Process(0, 1);
-  const target = { id: 'orders-0', job: 'orders', labels: { job: 'orders', service: 'orders' } };
+  const target = { id: 'orders-0', job: 'orders', labels: { job: 'orders', service: 'orders' }, source: 'scrape' as const };
   const rounds = quick ? 200 : 600;
   const rawJson: number[] = [];
   const oldValue: number[] = [];
@@ -187,7 +187,7 @@ async function buildHistory(dir: string, targets: number, perLifetime: number, l
       for (let t = 0; t < targets; t++) {
         const p = procs[t]!;
         const snap = r === 0 ? { ...p.snapshot } : p.next();
-        const target = { id: `svc-${t}`, job: 'orders', labels: { job: 'orders', service: `service-${t % 10}` } };
+        const target = { id: `svc-${t}`, job: 'orders', labels: { job: 'orders', service: `service-${t % 10}` }, source: 'scrape' as const };
         const structures = life === 0 && r === 0 ? structuresOf(t % 10) : new Map<string, FileStructure>();
         await store.append({ target, instance: `pod-${t}-${life}`, counters: 'cumulative', structures, snapshot: snap }, t0 + (life * perLifetime + r) * 15_000 + t);
         n++;

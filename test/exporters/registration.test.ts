@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createRegistration, type FailedEvent, type Registration, type RegisteredEvent } from '../../exporters/node/registration.ts';
 import { FakeGateway } from '../fakes/fake-gateway.ts';
-import { FakeTimers } from './fake-timers.ts';
+import { FakeClock } from '../fakes/clock.ts';
 import { FIXTURES, REGISTER, startApp } from './helpers.ts';
 
 const TARGET = 'http://127.0.0.1:45678';
@@ -26,13 +26,13 @@ async function closedPort(): Promise<number> {
 
 describe('createRegistration', function () {
   let gw: FakeGateway;
-  let timers: FakeTimers;
+  let timers: FakeClock;
   let reg: Registration | undefined;
 
   beforeEach(async () => {
     gw = new FakeGateway();
     await gw.start();
-    timers = new FakeTimers();
+    timers = new FakeClock();
   });
   afterEach(async () => {
     await reg?.stop();
@@ -72,13 +72,13 @@ describe('createRegistration', function () {
     const first = next<RegisteredEvent>(r, 'registered');
     r.start();
     await first;
-    expect(timers.scheduled).to.deep.equal([20_000]);
+    expect(timers.armed).to.deep.equal([20_000]);
     const renewed = next<RegisteredEvent>(r, 'registered');
     timers.fireNext();
     expect(await renewed).to.include({ id: 't1', renewal: true });
     expect(gw.requests).to.have.length(2);
     expect(gw.requests[1]!.body).to.deep.equal(gw.requests[0]!.body);
-    expect(timers.scheduled).to.deep.equal([20_000]);
+    expect(timers.armed).to.deep.equal([20_000]);
   });
 
   it('backs off exponentially while the gateway answers 503, then registers', async () => {
@@ -101,7 +101,7 @@ describe('createRegistration', function () {
     const registered = next<RegisteredEvent>(r, 'registered');
     timers.fireNext();
     expect((await registered).id).to.equal('t1');
-    expect(timers.scheduled).to.deep.equal([20_000]);
+    expect(timers.armed).to.deep.equal([20_000]);
   });
 
   it('jitters the delay between half and all of the exponential step', async () => {
@@ -124,7 +124,7 @@ describe('createRegistration', function () {
     const ev = await failed;
     expect(ev.error).to.match(/ECONNREFUSED/);
     expect(ev.attempt).to.equal(1);
-    expect(timers.scheduled).to.deep.equal([200]);
+    expect(timers.armed).to.deep.equal([200]);
   });
 
   it('keeps renewing through a gateway outage once registered', async () => {
@@ -153,7 +153,7 @@ describe('createRegistration', function () {
     await r.stop();
     await r.stop();
     expect(gw.requests.map((q) => `${q.method} ${q.path}`)).to.deep.equal(['POST /api/v1/targets', 'DELETE /api/v1/targets/t1']);
-    expect(timers.scheduled).to.deep.equal([]);
+    expect(timers.armed).to.deep.equal([]);
     expect(r.state).to.equal('stopped');
   });
 });

@@ -1,3 +1,4 @@
+import { createIngester } from '../../gateway/ingest/index.ts';
 import { expect } from 'chai';
 import { mkdtempSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -31,7 +32,7 @@ function cov(s: number[]): CoverageMapData {
     },
   } as unknown as CoverageMapData;
 }
-const target = { id: 'abc', job: 'orders', labels: { job: 'orders', instance: '127.0.0.1:1', service: 'orders' } };
+const target = { id: 'abc', job: 'orders', labels: { job: 'orders', instance: '127.0.0.1:1', service: 'orders' }, source: 'scrape' as const };
 function input(s: number[], extra: Partial<AppendInput> = {}): AppendInput {
   const { structures, snapshot } = splitCoverageMap(cov(s));
   return { target, counters: 'cumulative', structures, snapshot, ...extra };
@@ -50,7 +51,7 @@ const hits = (store: CoverageStore) => {
 async function startCentral(store: CoverageStore) {
   const config = parseConfig('{}\n');
   const app = createApiApp({ logger: silentLogger, version: 'test', config: () => config, isReady: () => true }, [
-    forwardRoutes({ store, clock: { now: () => Date.now() }, bodyLimit: () => 64 << 20, scrape: async () => undefined }),
+    forwardRoutes({ ingester: createIngester({ store, clock: { now: () => Date.now() } }), bodyLimit: () => 64 << 20, scrape: async () => undefined }),
   ]);
   const handler = app.callback();
   const c = {

@@ -17,9 +17,8 @@
  * Debian package: golang-1.23-go (bookworm-backports).
  */
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import axios from 'axios';
 import { expect } from 'chai';
@@ -27,9 +26,9 @@ import type { CoverageMapData } from '../../gateway/model/index.ts';
 import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.ts';
 import { funcFigures, parseFuncReport, profileBlocks } from '../helpers/gocovdata.ts';
 import { spawnProcess, type Spawned } from '../helpers/process.ts';
-import { requireTools, run } from './formats-tools.ts';
+import { requireTools } from './formats-tools.ts';
+import { createGoModule, GO, GO_FIB_AND_UNUSED, type GoModule } from './go-module.ts';
 
-const GO = '/usr/lib/go-1.23/bin/go';
 const MODULE = 'example.com/shop';
 const EXPORTER = join(import.meta.dirname, '..', '..', 'exporters', 'go');
 
@@ -56,20 +55,7 @@ func (c *Cart) Total() (t int) {
 	return t
 }
 
-func Fib(n int) int {
-	x, y := 0, 1
-	for i := 0; i < n; i++ {
-		x, y = y, x+y
-	}
-	return x
-}
-
-func Unused() int {
-	v := 1
-	v++
-	return v
-}
-`,
+${GO_FIB_AND_UNUSED}`,
   'greet/greet.go': `package greet
 
 import "strings"
@@ -199,6 +185,7 @@ interface Service {
 
 describe('interop: the Go exporter (exporters/go) in a go build -cover service, against go tool covdata', function () {
   this.timeout(300_000);
+  let mod: GoModule | undefined;
   let dir: string;
   let env: NodeJS.ProcessEnv;
   let bin: string;
@@ -206,35 +193,20 @@ describe('interop: the Go exporter (exporters/go) in a go build -cover service, 
   const procs: Spawned[] = [];
   const agent = new http.Agent({ keepAlive: false });
 
-  const go = (args: string[]) => run(GO, args, { cwd: dir, env });
-  const textfmt = (covdir: string) => {
-    const out = `${covdir}.textfmt.txt`;
-    go(['tool', 'covdata', 'textfmt', `-i=${covdir}`, `-o=${out}`]);
-    return readFileSync(out, 'utf8');
-  };
-  const coverFunc = (profile: string, name: string) => {
-    writeFileSync(join(dir, name), profile);
-    return go(['tool', 'cover', `-func=${name}`]);
-  };
+  const go = (args: string[]) => mod!.go(args);
+  const textfmt = (covdir: string) => mod!.textfmt(covdir);
+  const coverFunc = (profile: string, name: string) => mod!.coverFunc(profile, name);
 
   before(function () {
     requireTools(this, [GO], 'golang-1.23-go');
-    dir = mkdtempSync(join(tmpdir(), 'covgate-goexp-'));
-    for (const [name, text] of Object.entries(FILES)) {
-      mkdirSync(join(dir, name, '..'), { recursive: true });
-      writeFileSync(join(dir, name), text);
-    }
-    env = { GOPATH: join(dir, '.gopath'), GOCACHE: join(dir, '.gocache'), GOFLAGS: '-mod=mod', GOTOOLCHAIN: 'local', GOPROXY: 'off', CGO_ENABLED: '0' };
-    bin = join(dir, 'shop');
-    go(['build', '-cover', '-covermode=atomic', `-coverpkg=${MODULE},${MODULE}/calc,${MODULE}/greet,${MODULE}/api`, '-o', bin, '.']);
+    mod = createGoModule('covgate-goexp-', FILES);
+    ({ dir, env } = mod);
+    bin = mod.buildCover('shop', MODULE, ['calc', 'greet', 'api']);
   });
   after(async () => {
     for (const p of procs) await p.kill('SIGKILL').catch(() => undefined);
     await gw?.stop().catch(() => undefined);
-    if (dir) {
-      run('chmod', ['-R', 'u+w', dir]);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    mod?.dispose();
   });
 
   async function start(name: string, binary = bin, extraEnv: NodeJS.ProcessEnv = {}): Promise<Service> {

@@ -11,16 +11,15 @@
  * Debian package: golang-1.23-go (bookworm-backports).
  */
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import axios from 'axios';
 import { expect } from 'chai';
 import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.ts';
 import { spawnProcess, type Spawned } from '../helpers/process.ts';
-import { requireTools, run } from './formats-tools.ts';
+import { requireTools } from './formats-tools.ts';
+import { createGoModule, GO, GO_FIB_AND_UNUSED, type GoModule } from './go-module.ts';
 
-const GO = '/usr/lib/go-1.23/bin/go';
 const MODULE = 'example.com/svc';
 
 const FILES: Record<string, string> = {
@@ -36,22 +35,8 @@ func Add(a, b int) int {
 	return s
 }
 
-// Fib is iterative so its loop counts grow with n.
-func Fib(n int) int {
-	x, y := 0, 1
-	for i := 0; i < n; i++ {
-		x, y = y, x+y
-	}
-	return x
-}
-
-// Unused never runs.
-func Unused() int {
-	v := 1
-	v++
-	return v
-}
-`,
+// Fib is iterative so its loop counts grow with n; Unused never runs.
+${GO_FIB_AND_UNUSED}`,
   'greet/greet.go': `package greet
 
 import "strings"
@@ -253,42 +238,28 @@ const total = (func: string) => /total:\s+\(statements\)\s+(\d+\.\d)%/.exec(func
 
 describe('interop: a go build -cover service as a goc agent, against go tool covdata / go tool cover', function () {
   this.timeout(300_000);
+  let mod: GoModule | undefined;
   let dir: string;
   let env: NodeJS.ProcessEnv;
   let bin: string;
   let gw: GatewayProcess | undefined;
   const procs: Spawned[] = [];
 
-  const go = (args: string[]) => run(GO, args, { cwd: dir, env });
-  const func = (profile: string, name: string) => {
-    writeFileSync(join(dir, name), profile);
-    return go(['tool', 'cover', `-func=${name}`]);
-  };
-  const textfmt = (covdir: string) => {
-    const out = join(dir, `${covdir.split('/').pop()}.txt`);
-    go(['tool', 'covdata', 'textfmt', `-i=${covdir}`, `-o=${out}`]);
-    return readFileSync(out, 'utf8');
-  };
+  const go = (args: string[]) => mod!.go(args);
+  const func = (profile: string, name: string) => mod!.coverFunc(profile, name);
+  const textfmt = (covdir: string) => mod!.textfmt(covdir);
 
   before(function () {
     requireTools(this, [GO], 'golang-1.23-go');
-    dir = mkdtempSync(join(tmpdir(), 'covgate-gosvc-'));
-    for (const [name, text] of Object.entries(FILES)) {
-      mkdirSync(join(dir, name, '..'), { recursive: true });
-      writeFileSync(join(dir, name), text);
-    }
-    env = { GOPATH: join(dir, '.gopath'), GOCACHE: join(dir, '.gocache'), GOFLAGS: '-mod=mod', GOTOOLCHAIN: 'local', GOPROXY: 'off', CGO_ENABLED: '0' };
-    bin = join(dir, 'svc');
+    mod = createGoModule('covgate-gosvc-', FILES);
+    ({ dir, env } = mod);
     // The main package must be instrumented for runtime/coverage to have meta-data; main's blocks run once at start.
-    go(['build', '-cover', '-covermode=atomic', `-coverpkg=${MODULE},${MODULE}/calc,${MODULE}/greet,${MODULE}/api`, '-o', bin, '.']);
+    bin = mod.buildCover('svc', MODULE, ['calc', 'greet', 'api']);
   });
   after(async () => {
     for (const p of procs) await p.kill('SIGKILL').catch(() => undefined);
     await gw?.stop().catch(() => undefined);
-    if (dir) {
-      run('chmod', ['-R', 'u+w', dir]);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    mod?.dispose();
   });
 
   async function startService(listen: string, covdir: string): Promise<{ url: string; proc: Spawned }> {

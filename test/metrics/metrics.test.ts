@@ -3,6 +3,7 @@ import { register as globalRegistry } from 'prom-client';
 import { createMetrics, selectFiles, type GatewayMetrics, type MetricsOptions, type ServiceCoverage } from '../../gateway/metrics/index.ts';
 import type { Summary, Totals } from '../../gateway/model/index.ts';
 import { parseExposition, seriesOf, valueOf, type Exposition } from './exposition.ts';
+import { FakeClock } from '../fakes/clock.ts';
 
 function t(covered: number, total: number): Totals {
   return { covered, total, skipped: 0, pct: total === 0 ? 100 : Math.round((covered / total) * 10000) / 100 };
@@ -36,14 +37,14 @@ interface Rig {
   coverage: FakeCoverage;
   logger: FakeLogger;
   queue: Array<{ upstream: string; length: number }>;
-  clock: { ms: number };
+  clock: FakeClock;
   scrape(): Promise<Exposition>;
 }
 
 function rig(opts: Partial<MetricsOptions> = {}): Rig {
   const coverage = new FakeCoverage();
   const logger = new FakeLogger();
-  const clock = { ms: 1_700_000_000_000 };
+  const clock = new FakeClock(1_700_000_000_000);
   const r: Rig = {
     coverage,
     logger,
@@ -60,7 +61,7 @@ function rig(opts: Partial<MetricsOptions> = {}): Rig {
     coverage,
     logger,
     pushQueue: () => r.queue,
-    now: () => clock.ms,
+    now: clock.now,
     version: '9.9.9-test',
     defaultMetrics: false,
     ...opts,

@@ -8,43 +8,13 @@ import type { UpstreamConfig } from '../../gateway/config/types.ts';
 import { silentLogger } from '../../gateway/log/index.ts';
 import { summarize, type CoverageMapData } from '../../gateway/model/index.ts';
 import { createCoverageStore } from '../../gateway/store/index.ts';
-import { createPushOutbox, type PushJob, type PushOutbox, type PushOutboxOptions, type PushRecord, type PushTimers } from '../../gateway/push/index.ts';
+import { createPushOutbox, type PushJob, type PushOutbox, type PushOutboxOptions, type PushRecord } from '../../gateway/push/index.ts';
+import { FakeClock } from '../fakes/clock.ts';
+
+export { FakeClock };
 import type { KeyValue } from '../../gateway/store/types.ts';
 
 export const UPSTREAM = 'http://127.0.0.1:9';
-
-/** A clock that only moves when the test says so. */
-export class FakeClock {
-  constructor(public ms = Date.UTC(2026, 0, 15, 12, 0, 0)) {}
-  now = (): number => this.ms;
-  advance(ms: number): void {
-    this.ms += ms;
-  }
-}
-
-/** Timers that never fire by themselves: tests read what is armed, advance the clock and call deliverNow() or fire(). */
-export class FakeTimers implements PushTimers {
-  private pending = new Map<number, { fn: () => void; ms: number }>();
-  private nextId = 1;
-  setTimeout = (fn: () => void, ms: number): unknown => {
-    const id = this.nextId++;
-    this.pending.set(id, { fn, ms });
-    return id;
-  };
-  clearTimeout = (h: unknown): void => {
-    this.pending.delete(h as number);
-  };
-  /** Delays of the armed timers, in the order they were armed. */
-  get armed(): number[] {
-    return [...this.pending.values()].map((p) => p.ms);
-  }
-  /** Fires every armed timer once. */
-  fireAll(): void {
-    const all = [...this.pending.entries()];
-    this.pending.clear();
-    for (const [, p] of all) p.fn();
-  }
-}
 
 export function upstream(over: Partial<UpstreamConfig> = {}): UpstreamConfig {
   return {
@@ -110,7 +80,8 @@ export interface Harness {
   outbox: PushOutbox;
   kv: KeyValue<PushRecord>;
   clock: FakeClock;
-  timers: FakeTimers;
+  /** The same FakeClock: its timers are the outbox's wake-ups. */
+  timers: FakeClock;
   results: Array<[string, string]>;
   upstreams: UpstreamConfig[];
 }
@@ -118,7 +89,7 @@ export interface Harness {
 /** An outbox over a real LevelDB with a fake clock and timers; jitter 0 unless `random` is given. */
 export function makeOutbox(kv: KeyValue<PushRecord>, upstreams: UpstreamConfig[], over: Partial<PushOutboxOptions> & { clock?: FakeClock } = {}): Harness {
   const clock = over.clock ?? new FakeClock();
-  const timers = new FakeTimers();
+  const timers = clock;
   const results: Array<[string, string]> = [];
   const outbox = createPushOutbox({
     kv,

@@ -2,13 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Level } from 'level';
-import { createManualScheduler, type ManualScheduler } from '../../gateway/clock/index.ts';
 import type { RegistrationConfig } from '../../gateway/config/types.ts';
 import type { Discoverer, TargetGroup } from '../../gateway/discovery/types.ts';
 import { createAllowlist, type LookupAll } from '../../gateway/registry/allowlist.ts';
 import { createRegistry, type Lease, type ProviderHost, type Registry, type RegistryDeps } from '../../gateway/registry/registry.ts';
 import { createCoverageStore } from '../../gateway/store/index.ts';
 import type { CoverageStore } from '../../gateway/store/types.ts';
+import { FakeClock } from '../fakes/clock.ts';
 
 export const START = Date.parse('2026-01-01T00:00:00Z');
 
@@ -47,12 +47,17 @@ export class FakeProviderHost implements ProviderHost {
   }
 }
 
-/** A registry over a real LevelDB in a temp folder, a manual scheduler and a clock the test moves. */
+/** A registry over a real LevelDB in a temp folder and the FakeClock (clock and scheduler) the test moves and fires. */
 export class RegistryHarness {
   readonly dir = mkdtempSync(join(tmpdir(), 'covgate-registry-'));
-  now = START;
-  readonly clock = { now: () => this.now };
-  readonly scheduler: ManualScheduler = createManualScheduler();
+  readonly clock = new FakeClock(START);
+  readonly scheduler = this.clock;
+  get now(): number {
+    return this.clock.ms;
+  }
+  set now(ms: number) {
+    this.clock.ms = ms;
+  }
   config = registrationConfig();
   readonly finalScrapes: Lease[] = [];
   /** What the final scrape does; tests replace it to fail or to block. */

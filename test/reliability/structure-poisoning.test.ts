@@ -84,7 +84,7 @@ describe('structure ids are scoped per client (cross-client structure poisoning)
     const append = async (store: ReturnType<typeof open>, id: string, line: number) => {
       const { structures, snapshot } = splitCoverageMap(map(line));
       const files = Object.fromEntries(Object.entries(snapshot).map(([p, f]) => [p, f.structure]));
-      await store.append({ target: { id, job: id, labels: { job: id } }, counters: 'cumulative', structures, snapshot, envelope: { id: 'X', files } }, 1000);
+      await store.append({ target: { id, job: id, labels: { job: id }, source: 'scrape' }, counters: 'cumulative', structures, snapshot, envelope: { id: 'X', files } }, 1000);
       return files;
     };
     const store = open();

@@ -1,15 +1,13 @@
 import { expect } from 'chai';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import axios from 'axios';
-import { Level } from 'level';
 import { scrapeConfigDefaults } from '../../gateway/config/defaults.ts';
 import { silentLogger } from '../../gateway/log/index.ts';
 import { ScrapeTarget } from '../../gateway/scrape/target.ts';
-import { createCoverageStore } from '../../gateway/store/index.ts';
+import { createIngester } from '../../gateway/ingest/index.ts';
+import { FakeClock } from '../fakes/clock.ts';
+import { createFakeStore } from '../fakes/store.ts';
 import type { ScrapeResult } from '../../gateway/scrape/types.ts';
 
 /**
@@ -56,15 +54,11 @@ async function settled(p: Promise<unknown>): Promise<boolean> {
 }
 
 describe('scrape/ScrapeTarget scrape-now', () => {
-  let dir: string;
+  const clock = new FakeClock();
   let fake: ReturnType<typeof heldTarget>;
   let target: ScrapeTarget;
-  let store: ReturnType<typeof createCoverageStore>;
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'covgate-scrape-'));
-    store = createCoverageStore(new Level<string, unknown>(dir, { valueEncoding: 'json' }));
-    await store.open();
     fake = heldTarget();
     await new Promise<void>((r) => fake.server.listen(0, '127.0.0.1', r));
     const { port } = fake.server.address() as AddressInfo;
@@ -72,8 +66,8 @@ describe('scrape/ScrapeTarget scrape-now', () => {
     const url = `http://127.0.0.1:${port}/coverage`;
     target = new ScrapeTarget('t1', { job: 'svc', instance: `127.0.0.1:${port}` }, {}, url, config, 'discovered', {
       http: axios.create(),
-      store,
-      clock: { now: () => Date.now() },
+      ingester: createIngester({ store: createFakeStore(), clock }),
+      clock,
       limit: (fn) => fn(),
       logger: silentLogger,
       userAgent: 'covgate-test',
@@ -83,8 +77,6 @@ describe('scrape/ScrapeTarget scrape-now', () => {
   afterEach(async () => {
     fake.server.closeAllConnections();
     await new Promise((r) => fake.server.close(r));
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('an explicit scrape during one in flight waits for it and then begins a new request', async () => {

@@ -22,7 +22,7 @@ function cov(s: number[]): CoverageMapData {
   } as unknown as CoverageMapData;
 }
 
-const target = { id: 't1', job: 'orders', labels: { job: 'orders', instance: '127.0.0.1:1', service: 'orders' } };
+const target = { id: 't1', job: 'orders', labels: { job: 'orders', instance: '127.0.0.1:1', service: 'orders' }, source: 'scrape' as const };
 function input(s: number[], extra: Partial<AppendInput> = {}): AppendInput {
   const { structures, snapshot } = splitCoverageMap(cov(s));
   return { target, counters: 'cumulative', structures, snapshot, ...extra };
@@ -132,7 +132,7 @@ describe('store/createCoverageStore', () => {
     const store = openStore(dir);
     await store.open();
     await store.append(input([1, 0, 0]), 1000);
-    await store.append({ ...input([0, 1, 0]), target: { id: 't2', job: 'web', labels: { job: 'web', instance: 'x:1', service: 'web' } } }, 1000);
+    await store.append({ ...input([0, 1, 0]), target: { id: 't2', job: 'web', labels: { job: 'web', instance: 'x:1', service: 'web' }, source: 'scrape' } }, 1000);
     const hits = (sel: Record<string, string[]>) =>
       Object.values(store.counterSet(sel).toCoverageMap((h) => store.structure(h)).map['/srv/a.js']?.s ?? {});
     expect(hits({ service: ['orders'] })).to.deep.equal([1, 0, 0]);

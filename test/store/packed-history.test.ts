@@ -20,7 +20,7 @@ const structure = {
   fnMap: { 0: { name: 'f', decl: { start: { line: 1, column: 0 }, end: { line: 1, column: 1 } }, loc: { start: { line: 1, column: 0 }, end: { line: 1, column: 1 } }, line: 1 } },
   branchMap: { 0: { type: 'if', loc: { start: { line: 2, column: 0 }, end: { line: 2, column: 1 } }, locations: [{ start: { line: 2, column: 0 }, end: { line: 2, column: 1 } }, { start: { line: 3, column: 0 }, end: { line: 3, column: 1 } }], line: 2 } },
 };
-const target = { id: 't1', job: 'orders', labels: { job: 'orders', service: 'orders' } };
+const target = { id: 't1', job: 'orders', labels: { job: 'orders', service: 'orders' }, source: 'scrape' as const };
 
 function du(dir: string): number {
   let n = 0;

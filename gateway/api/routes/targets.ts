@@ -1,3 +1,4 @@
+import { systemClock } from '../../clock/index.ts';
 import type { Router } from '@koa/router';
 import { errors } from '../../errors.ts';
 import { matchesSelector, parseSelector, type Selector } from '../../model/index.ts';
@@ -76,7 +77,7 @@ export function targetRoutes(deps: TargetsDeps) {
         }),
       );
       const cleared = results.filter((r) => r.cleared).map((r) => r.id);
-      if (cleared.length > 0) await deps.clearWindow?.(cleared, (deps.now ?? Date.now)());
+      if (cleared.length > 0) await deps.clearWindow?.(cleared, (deps.now ?? systemClock.now)());
       ctx.status = cleared.length === 0 ? 502 : 200;
       ctx.body =
         cleared.length === 0

@@ -317,10 +317,15 @@ export function validateHits(hits: unknown, opts: ValidateOptions = {}): Record<
   return out;
 }
 
-/** Validates everything a decoder returned; the one check between decoding and ingest. */
-export function validateDecoded(decoded: Decoded, opts: ValidateOptions = {}): Decoded {
+/** Checks what a payload said about its process (instance, structure id, start time, build). */
+export function validateMeta(decoded: Decoded): void {
   const meta = processMetaSchema.safeParse({ instance: decoded.instance, structureId: decoded.structureId, startTime: decoded.startTime, build: decoded.build });
   if (!meta.success) throw errors.badCoverage(describeIssue('coverage payload metadata', meta.error));
+}
+
+/** Validates everything a decoder returned; the one check between decoding and ingest. */
+export function validateDecoded(decoded: Decoded, opts: ValidateOptions = {}): Decoded {
+  validateMeta(decoded);
   if (decoded.hits !== undefined) return { ...decoded, hits: validateHits(decoded.hits, opts) };
   // gocovdata counters-only: hits exist only once ingest resolves them against the stored structure (validated there)
   if (decoded.resolveHits && decoded.coverage === undefined) return decoded;

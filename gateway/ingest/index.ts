@@ -76,7 +76,7 @@ export function toAppendInput(decoded: Decoded, target: AppendInput['target'], s
     }
     return { ...base, structures: new Map(), snapshot };
   }
-  const { structures, snapshot } = splitCoverageMap(decoded.coverage ?? {});
+  const { structures, snapshot } = decoded.split ?? splitCoverageMap(decoded.coverage ?? {});
   const input: AppendInput = { ...base, structures, snapshot };
   if (decoded.structureId) {
     input.envelope = { id: decoded.structureId, files: Object.fromEntries(Object.entries(snapshot).map(([p, f]) => [p, f.structure])) };

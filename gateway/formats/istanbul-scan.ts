@@ -116,8 +116,8 @@ function uint(buf: Buffer, i: number): [number, number] {
   const start = i;
   let v = 0;
   for (;;) {
-    const c = buf[i]!;
-    if (c < 0x30 || c > 0x39) break;
+    const c = buf[i];
+    if (c === undefined || c < 0x30 || c > 0x39) break; // the end of the body ends the number too
     v = v * 10 + (c - 0x30);
     i++;
   }

@@ -103,6 +103,7 @@ describe('formats/istanbul-scan (the full-payload fast path)', function () {
       ['a duplicate file key', () => learnt().replace(/}$/, `,${JSON.stringify(path())}:${JSON.stringify(withCounters(real, 8)[path()])}}`)],
       ['trailing garbage', () => `${learnt()} x`],
       ['a truncated body', () => learnt().slice(0, -20)],
+      ['a body cut inside a counter', () => edit('s', (t) => t.replace(/:(\d+)/, ':12345')).replace(/(:12345)[^]*$/, '$1')],
       ['a file named __proto__', () => learnt().replace(`"${path()}":`, '"__proto__":')],
       ['a file named "files" (sniffed as coveralls)', () => learnt().replace(`"${path()}":`, '"files":')],
       ['a relative path that normalises onto another', () => learnt().replace(`"${path()}":`, `"./${path().slice(1)}":`)],

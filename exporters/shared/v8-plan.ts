@@ -110,20 +110,20 @@ export function learnPlan(a: CoverageMapData, b: CoverageMapData): Plan | undefi
 
 /** Counters of every file by the plan, for coverage `functions`. */
 export function applyPlan(plan: Plan, functions: V8Function[]): Record<string, { s: Record<string, number>; f: Record<string, number>; b: Record<string, number[]> }> {
-  const hits = paintRanges(functions);
-  const n = hits.length;
+  const { files, offsets } = compiled(plan);
+  const hits = paintOffsets(functions, offsets);
   const out: ReturnType<typeof applyPlan> = {};
-  for (const file of compiled(plan)) {
+  for (const file of files) {
     const s: Record<string, number> = {};
     const f: Record<string, number> = {};
     const b: Record<string, number[]> = {};
     for (let i = 0; i < file.sIds.length; i++) {
       const o = file.sAt[i]!;
-      s[file.sIds[i]!] = o >= 0 && o < n ? hits[o]! : 0;
+      s[file.sIds[i]!] = o >= 0 ? hits[o]! : 0;
     }
     for (let i = 0; i < file.fIds.length; i++) {
       const o = file.fAt[i]!;
-      f[file.fIds[i]!] = o >= 0 && o < n ? hits[o]! : 0;
+      f[file.fIds[i]!] = o >= 0 ? hits[o]! : 0;
     }
     for (let i = 0; i < file.bIds.length; i++) {
       const at = file.bAt[i]!;
@@ -131,7 +131,7 @@ export function applyPlan(plan: Plan, functions: V8Function[]): Record<string, {
       const arms = new Array<number>(at.length);
       for (let k = 0; k < at.length; k++) {
         const o = at[k]!;
-        const v = o >= 0 && o < n ? hits[o]! : 0;
+        const v = o >= 0 ? hits[o]! : 0;
         arms[k] = minus[k] ? v - (k > 0 ? arms[k - 1]! : 0) : v;
       }
       b[file.bIds[i]!] = arms;
@@ -152,13 +152,49 @@ interface CompiledFile {
   bMinus: Uint8Array[];
 }
 
-/** The plan as flat arrays (offset -1 = always 0), built once per plan. */
-const compiledPlans = new WeakMap<Plan, CompiledFile[]>();
-function compiled(plan: Plan): CompiledFile[] {
-  let c = compiledPlans.get(plan);
-  if (c) return c;
-  const at = (t: Term) => ('zero' in t ? -1 : t.at);
-  c = plan.files.map((file) => ({
+/**
+ * The counts `paintRanges` would give at the sorted source offsets
+ * `offsets` only (result i is the count at offsets[i]): the innermost range
+ * wins, as there. A plan reads a few offsets per statement, so this skips
+ * painting every byte of the script on every conversion.
+ */
+export function paintOffsets(functions: V8Function[], offsets: Int32Array): Uint32Array {
+  const hits = new Uint32Array(offsets.length);
+  const ranges: Array<{ startOffset: number; endOffset: number; count: number }> = [];
+  for (const fn of functions) for (const r of fn.ranges) ranges.push(r);
+  if (!ranges.length || !offsets.length) return hits;
+  ranges.sort((a, b) => b.endOffset - b.startOffset - (a.endOffset - a.startOffset) || a.endOffset - b.endOffset);
+  for (const r of ranges) {
+    let lo = 0;
+    let hi = offsets.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (offsets[mid]! < r.startOffset) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < offsets.length && offsets[i]! <= r.endOffset; i++) hits[i] = r.count;
+  }
+  return hits;
+}
+
+/**
+ * The plan as flat arrays, built once per plan: the distinct source offsets
+ * it reads (sorted), and per file the index into them (-1 = always 0).
+ */
+const compiledPlans = new WeakMap<Plan, { files: CompiledFile[]; offsets: Int32Array }>();
+function compiled(plan: Plan): { files: CompiledFile[]; offsets: Int32Array } {
+  const known = compiledPlans.get(plan);
+  if (known) return known;
+  const all = new Set<number>();
+  for (const file of plan.files) {
+    for (const [, t] of [...file.s, ...file.f]) if (!('zero' in t)) all.add(t.at);
+    for (const [, terms] of file.b) for (const t of terms) if (!('zero' in t)) all.add(t.at);
+  }
+  const offsets = Int32Array.from([...all].sort((a, b) => a - b));
+  const index = new Map<number, number>();
+  offsets.forEach((o, i) => index.set(o, i));
+  const at = (t: Term) => ('zero' in t ? -1 : index.get(t.at)!);
+  const files = plan.files.map((file) => ({
     path: file.path,
     sIds: file.s.map(([id]) => id),
     sAt: Int32Array.from(file.s, ([, t]) => at(t)),
@@ -168,6 +204,7 @@ function compiled(plan: Plan): CompiledFile[] {
     bAt: file.b.map(([, terms]) => Int32Array.from(terms, at)),
     bMinus: file.b.map(([, terms]) => Uint8Array.from(terms, (t) => ('minusPrevious' in t ? 1 : 0))),
   }));
+  const c = { files, offsets };
   compiledPlans.set(plan, c);
   return c;
 }

@@ -11,7 +11,9 @@ import { parseJson } from './json.ts';
 import { decoders, JSON_SNIFF_ORDER, TEXT_SNIFF_ORDER } from './registry.ts';
 import type { PlainFormat } from './registry.ts';
 import type { DecodeContext, Decoded, PayloadDecoder } from './types.ts';
-import { validateDecoded, type ValidateOptions } from './validate.ts';
+import { validateDecoded, validateMeta, type ValidateOptions } from './validate.ts';
+import { createIstanbulScanner, joinSplit } from './istanbul-scan.ts';
+import type { CoverageMapData, SplitCoverage } from '../model/index.ts';
 
 export * from './types.ts';
 export { decoders, isPlainFormat } from './registry.ts';
@@ -88,7 +90,54 @@ async function decodeWith(decoder: PayloadDecoder, payload: unknown, ctx: Decode
  * scripts without source) are listed in `warnings`.
  */
 export async function decodePayload(body: Buffer | string | object, ctx: DecodeContext & ValidateOptions): Promise<Decoded> {
-  return validateDecoded(await decodeUnchecked(body, ctx), ctx);
+  const scan = scannable(body, ctx) ? istanbulScanner.scan(body) : undefined;
+  if (scan?.kind === 'hit') return fastDecoded(scan.split, ctx);
+  const decoded = validateDecoded(await decodeUnchecked(body, ctx), ctx);
+  if (scan?.index && decoded.format === 'istanbul' && !decoded.enveloped && decoded.coverage) {
+    const split = istanbulScanner.learn(body as Buffer, scan.index, decoded.coverage);
+    if (split) decoded.split = split;
+  }
+  return decoded;
+}
+
+/**
+ * Structures learnt from full Istanbul payloads that passed the slow path
+ * (./istanbul-scan.ts): a repeated full payload of a known build is then split
+ * from its bytes, reading only the counters.
+ */
+const istanbulScanner = createIstanbulScanner();
+
+/** Bodies the scanner may answer for: plain Istanbul JSON bytes, as `auto` or `istanbul`. */
+function scannable(body: Buffer | string | object, ctx: DecodeContext): body is Buffer {
+  if (!Buffer.isBuffer(body) || ctx.fullParseOnly) return false;
+  const declared = ctx.declaredFormat ?? 'auto';
+  if (declared !== 'auto' && declared !== 'istanbul') return false;
+  const type = mediaType(ctx.contentType);
+  if (type === ENVELOPE_CONTENT_TYPE) return false;
+  return !(declared === 'auto' && looksLikeGoCoverDir(body, type, ctx.contentType));
+}
+
+/** What the slow path returns for a body the scanner recognised (`coverage` is built only if asked for). */
+function fastDecoded(split: SplitCoverage, ctx: DecodeContext): Decoded {
+  const decoded: Decoded = {
+    format: 'istanbul',
+    enveloped: false,
+    counters: ctx.counters ?? 'cumulative',
+    warnings: [],
+    ...(ctx.instanceHeader !== undefined && ctx.instanceHeader !== '' ? { instance: ctx.instanceHeader } : {}),
+    split,
+  };
+  let coverage: CoverageMapData | undefined;
+  Object.defineProperty(decoded, 'coverage', {
+    enumerable: true,
+    configurable: true,
+    get: () => (coverage ??= joinSplit(split)),
+    set: (v: CoverageMapData) => {
+      coverage = v;
+    },
+  });
+  validateMeta(decoded);
+  return decoded;
 }
 
 async function decodeUnchecked(body: Buffer | string | object, ctx: DecodeContext): Promise<Decoded> {

@@ -1,4 +1,4 @@
-import type { CoverageMapData, FileCounters, FileStructure } from '../model/index.ts';
+import type { CoverageMapData, FileCounters, FileStructure, SplitCoverage } from '../model/index.ts';
 import type { PayloadFormat, ScrapeFormat } from '../config/types.ts';
 
 export type { PayloadFormat, ScrapeFormat };
@@ -23,6 +23,12 @@ export interface Decoded {
   /** Envelope-level structure id (`structure`), when the exporter supports structure-once. */
   structureId?: string;
   coverage?: CoverageMapData;
+  /**
+   * `coverage` already split into structures and counters (what ingest stores),
+   * set when the Istanbul fast path (./istanbul-scan.ts) read the body or
+   * learnt from it; ingest uses it instead of splitting `coverage` again.
+   */
+  split?: SplitCoverage;
   /** Counters-only reply: path → counters indexed by Istanbul ids. */
   hits?: Record<string, FileCounters>;
   /**
@@ -58,6 +64,11 @@ export interface DecodeContext {
    * (decodePayload collects them into `Decoded.warnings`).
    */
   warn?: (message: string) => void;
+  /**
+   * Always take the full parse (JSON.parse + decoder + validation), never the
+   * Istanbul byte scanner: tests and benchmarks compare the two paths with it.
+   */
+  fullParseOnly?: boolean;
 }
 
 /**

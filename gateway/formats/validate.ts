@@ -264,10 +264,23 @@ function checkFile(where: () => string, file: FileData): FileData {
   return out as FileData;
 }
 
+/**
+ * Paths that passed `checkPath`, with their normalised form: every scrape of a
+ * target names the same files again, and checking a path costs more than
+ * reading its counters. Bounded (emptied when full).
+ */
+const checkedPaths = new Map<string, string>();
+const MAX_CHECKED_PATHS = 200_000;
+
 function checkPath(path: string, what: string): string {
+  const known = checkedPaths.get(path);
+  if (known !== undefined) return known;
   const problem = pathProblem(path);
   if (problem) throw errors.badCoverage(`${what} ${JSON.stringify(path.length > 200 ? `${path.slice(0, 200)}…` : path)} ${problem}`);
-  return normalisePath(path);
+  const normal = normalisePath(path);
+  if (checkedPaths.size >= MAX_CHECKED_PATHS) checkedPaths.clear();
+  checkedPaths.set(path, normal);
+  return normal;
 }
 
 export interface ValidateOptions {
@@ -300,12 +313,62 @@ export function validateCoverageMap(map: unknown, opts: ValidateOptions = {}): C
   return out;
 }
 
+/** Saturated non-negative integer counters (`arr` itself when none saturates), or undefined when one is anything else. */
+function fastCounters(arr: unknown): number[] | undefined {
+  if (arr === undefined) return [];
+  if (!Array.isArray(arr)) return undefined;
+  let out = arr as number[];
+  for (let i = 0; i < arr.length; i++) {
+    const v: unknown = arr[i];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) return undefined;
+    if (v > Number.MAX_SAFE_INTEGER) {
+      if (out === arr) out = arr.slice() as number[];
+      out[i] = Number.MAX_SAFE_INTEGER;
+    }
+  }
+  return out;
+}
+
+/**
+ * One file of `hits` when it is plainly valid (only s/f/b, arrays of
+ * non-negative integers), else undefined: the schema then finds and names the
+ * problem. Counters-only replies arrive every scrape interval from every
+ * target, and the schema walk costs more than everything else they need.
+ */
+function fastHits(raw: unknown): FileCounters | undefined {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
+  for (const k in raw) if (k !== 's' && k !== 'f' && k !== 'b') return undefined;
+  const r = raw as { s?: unknown; f?: unknown; b?: unknown };
+  const s = fastCounters(r.s);
+  const f = fastCounters(r.f);
+  if (!s || !f) return undefined;
+  if (r.b === undefined) return { s, f, b: [] };
+  if (!Array.isArray(r.b)) return undefined;
+  const b = new Array<number[]>(r.b.length);
+  for (let i = 0; i < r.b.length; i++) {
+    const arms = fastCounters(r.b[i]);
+    if (!arms || r.b[i] === undefined) return undefined;
+    b[i] = arms;
+  }
+  return { s, f, b };
+}
+
+/** `hits` objects validateHits returned: validating one again (decodeEnvelope, then validateDecoded) is a no-op. */
+const validatedHits = new WeakSet<object>();
+
 /** Validates a counters-only `hits` object: path → {s, f, b}. */
 export function validateHits(hits: unknown, opts: ValidateOptions = {}): Record<string, FileCounters> {
   if (typeof hits !== 'object' || hits === null || Array.isArray(hits)) throw errors.badCoverage('covgate envelope: "hits" must be an object of path → {s, f, b}');
+  if (validatedHits.has(hits) && !(opts.requireFiles && Object.keys(hits).length === 0)) return hits as Record<string, FileCounters>;
   const out: Record<string, FileCounters> = {};
   for (const [key, raw] of Object.entries(hits as Record<string, unknown>)) {
     const path = checkPath(key, 'covgate envelope hits: file');
+    const fast = fastHits(raw);
+    if (fast) {
+      if (Object.hasOwn(out, path)) throw errors.badCoverage(`covgate envelope hits[${JSON.stringify(path)}]: two files name the same path once normalised`);
+      out[path] = fast;
+      continue;
+    }
     const parsed = fileHitsSchema.safeParse(raw);
     if (!parsed.success) throw errors.badCoverage(describeIssue(`covgate envelope hits[${JSON.stringify(path)}]`, parsed.error));
     const { s, f, b } = parsed.data;
@@ -314,13 +377,19 @@ export function validateHits(hits: unknown, opts: ValidateOptions = {}): Record<
     out[path] = { s: s.map((n, i) => integer(n, `${where}.s[${i}]`)), f: f.map((n, i) => integer(n, `${where}.f[${i}]`)), b: b.map((arms, j) => arms.map((n, i) => integer(n, `${where}.b[${j}][${i}]`))) };
   }
   if (opts.requireFiles && Object.keys(out).length === 0) throw errors.badCoverage('the coverage payload names no file (empty "hits")');
+  validatedHits.add(out);
   return out;
+}
+
+/** Checks what a payload said about its process (instance, structure id, start time, build). */
+export function validateMeta(decoded: Decoded): void {
+  const meta = processMetaSchema.safeParse({ instance: decoded.instance, structureId: decoded.structureId, startTime: decoded.startTime, build: decoded.build });
+  if (!meta.success) throw errors.badCoverage(describeIssue('coverage payload metadata', meta.error));
 }
 
 /** Validates everything a decoder returned; the one check between decoding and ingest. */
 export function validateDecoded(decoded: Decoded, opts: ValidateOptions = {}): Decoded {
-  const meta = processMetaSchema.safeParse({ instance: decoded.instance, structureId: decoded.structureId, startTime: decoded.startTime, build: decoded.build });
-  if (!meta.success) throw errors.badCoverage(describeIssue('coverage payload metadata', meta.error));
+  validateMeta(decoded);
   if (decoded.hits !== undefined) return { ...decoded, hits: validateHits(decoded.hits, opts) };
   // gocovdata counters-only: hits exist only once ingest resolves them against the stored structure (validated there)
   if (decoded.resolveHits && decoded.coverage === undefined) return decoded;

@@ -84,18 +84,29 @@ export function createIngester(deps: IngesterDeps): Ingester {
 
 const structureUnknown = (id: string) => errors.structureUnknown(`counters-only reply for structure ${JSON.stringify(id)} which the gateway does not hold`);
 
+/** Counter shape of each structure, computed once: counters-only replies are checked against it on every scrape. */
+const shapes = new WeakMap<FileStructure, { nS: number; nF: number; arms: number[] }>();
+
+function shapeOf(structure: FileStructure): { nS: number; nF: number; arms: number[] } {
+  let shape = shapes.get(structure);
+  if (!shape) {
+    shape = { nS: Object.keys(structure.statementMap).length, nF: Object.keys(structure.fnMap).length, arms: Object.values(structure.branchMap).map((m) => m.locations.length) };
+    shapes.set(structure, shape);
+  }
+  return shape;
+}
+
 function checkHits(path: string, hits: FileCounters, structure: FileStructure): void {
-  const nS = Object.keys(structure.statementMap).length;
-  const nF = Object.keys(structure.fnMap).length;
-  const arms = Object.values(structure.branchMap).map((m) => m.locations.length);
+  const { nS, nF, arms } = shapeOf(structure);
   if (hits.s.length !== nS || hits.f.length !== nF || hits.b.length !== arms.length) {
     throw errors.badCoverage(
       `counters-only reply for ${JSON.stringify(path)} does not fit its structure (s ${hits.s.length}/${nS}, f ${hits.f.length}/${nF}, b ${hits.b.length}/${arms.length})`,
     );
   }
-  hits.b.forEach((h, i) => {
+  for (let i = 0; i < hits.b.length; i++) {
+    const h = hits.b[i]!;
     if (h.length !== arms[i]) throw errors.badCoverage(`counters-only reply for ${JSON.stringify(path)}: b[${i}] has ${h.length} counters, its branch has ${arms[i]} locations`);
-  });
+  }
 }
 
 /**
@@ -138,7 +149,7 @@ export function toAppendInput(decoded: Decoded, target: IngestTarget, store: Pic
     }
     return { ...base, structures: new Map(), snapshot };
   }
-  const { structures, snapshot } = splitCoverageMap(decoded.coverage ?? {});
+  const { structures, snapshot } = decoded.split ?? splitCoverageMap(decoded.coverage ?? {});
   const input: Omit<AppendInput, 'target'> & { target: IngestTarget } = { ...base, structures, snapshot };
   if (decoded.structureId) {
     input.envelope = { id: decoded.structureId, files: Object.fromEntries(Object.entries(snapshot).map(([p, f]) => [p, f.structure])) };

@@ -20,10 +20,11 @@ import type { CoverageMapData } from 'istanbul-lib-coverage';
 import { createCoverageServer } from '../../exporters/shared/coverage-server.ts';
 import { zeroCounters } from '../../exporters/shared/coverage-payload.ts';
 import { createNodeCollector } from '../../exporters/node/collector.ts';
+import { quick, reportRow } from './lib/harness.ts';
 
-const { values } = parseArgs({ options: { files: { type: 'string' }, rounds: { type: 'string' } } });
-const FILES = Number(values.files ?? 300);
-const ROUNDS = Number(values.rounds ?? 25);
+const { values } = parseArgs({ options: { files: { type: 'string' }, rounds: { type: 'string' }, quick: { type: 'boolean' } } });
+const FILES = Number(values.files ?? (quick ? 100 : 300));
+const ROUNDS = Number(values.rounds ?? (quick ? 9 : 25));
 // `npx tsx` passes no --expose-gc; V8 can still hand out gc for the heap measurements.
 setFlagsFromString('--expose-gc');
 const gc = ((globalThis as { gc?: () => void }).gc ?? runInNewContext('gc')) as (() => void) | undefined;
@@ -151,6 +152,49 @@ try {
   });
   const t304 = await time(ROUNDS, () => get(`${url}/coverage`, { 'If-None-Match': etag }));
   const heapIstanbul = heap() - heap0;
+
+  // The app's own requests: p99 latency under load, with a scrape every second and without.
+  const app = createServer((req, res) => {
+    const i = Number(req.url?.slice(1) ?? 0) % FILES;
+    res.end(String(inst[i]!.run(i % 12)));
+  }).listen(0, '127.0.0.1');
+  await new Promise((r) => app.once('listening', r));
+  const appUrl = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+  const REQUESTS = quick ? 600 : 2000;
+  const p99 = async (scrape: boolean): Promise<number> => {
+    const lat: number[] = [];
+    let stop = false;
+    const scraper = (async () => {
+      while (scrape && !stop) {
+        await get(`${url}/coverage`, { 'X-Covgate-Known-Structure': structure });
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    })();
+    let n = 0;
+    const worker = async () => {
+      while (n < REQUESTS) {
+        const k = n++;
+        const t0 = process.hrtime.bigint();
+        await get(`${appUrl}/${k}`);
+        lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    stop = true;
+    await scraper;
+    lat.sort((a, b) => a - b);
+    return lat[Math.floor(lat.length * 0.99)]!;
+  };
+  const without: number[] = [];
+  const withScrapes: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    without.push(await p99(false));
+    withScrapes.push(await p99(true));
+  }
+  without.sort((a, b) => a - b);
+  withScrapes.sort((a, b) => a - b);
+  const appP99 = { without: without[1]!, with: withScrapes[1]! };
+  app.close();
   await server.stop();
   handRolled.close();
 
@@ -163,6 +207,31 @@ try {
   console.log(`  covgate counters-only, gzip           ${f2(tGzip)} ms   ${f2(tGzip / tHand)}x`);
   console.log(`  covgate 304 (nothing changed)         ${f2(t304)} ms   ${f2(t304 / tHand)}x`);
   console.log(`  heapUsed kept by the exporter         ${mb(heapIstanbul)}${gc ? '' : ' (no --expose-gc: noisy)'}`);
+
+  reportRow({
+    item: 'exporter: counters-only scrape (Istanbul mode)',
+    covgate: `GET /coverage with X-Covgate-Known-Structure, ${FILES} instrumented files (wall ms, median)`,
+    baseline: 'hand-rolled res.end(JSON.stringify(__coverage__))',
+    value: tCounters,
+    baselineValue: tHand,
+    unit: 'ms',
+    ratio: tHand / tCounters,
+    target: '≤1× the hand-rolled endpoint',
+    met: tCounters <= tHand,
+    notes: `full scrape ${f2(tFull)} ms, gzip counters-only ${f2(tGzip)} ms, 304 ${f2(t304)} ms; bodies: full ${mb(first)}, counters-only ${mb(countersSize)}; heap kept ${mb(heapIstanbul)}`,
+  });
+  reportRow({
+    item: "11.7 app p99 latency under a scrape every second (Istanbul mode)",
+    covgate: `p99 of ${REQUESTS} app requests, 8 concurrent, exporter scraped every 1 s (counters-only), same process (wall ms, median of 3)`,
+    baseline: 'the same requests with no scrape',
+    value: appP99.with,
+    baselineValue: appP99.without,
+    unit: 'ms',
+    ratio: appP99.without / appP99.with,
+    target: '≤1.5× no exporter',
+    met: appP99.with <= 1.5 * appP99.without,
+    notes: 'the load generator runs in the app process (the exporter is in-process by design); the V8-mode exporter is not measured under load yet',
+  });
 
   // ---- V8 mode: the same app, not instrumented, through node:inspector ----
   const heap1 = heap();
@@ -183,6 +252,18 @@ try {
   const v8Stringify = performance.now() - t0;
   const heapV8 = heap() - heap1;
   await collector.close?.();
+  reportRow({
+    item: '11.7 V8 exporter cost per scrape',
+    covgate: `V8-mode snapshot after 10 files ran (node:inspector + cached conversion), ${v8Files} files (wall ms, median)`,
+    baseline: 'Istanbul-mode counters-only scrape of the same app',
+    value: v8Warm,
+    baselineValue: tCounters,
+    unit: 'ms',
+    ratio: tCounters / v8Warm,
+    target: 'within 3× of the Istanbul-mode exporter (ratio ≥0.33)',
+    met: v8Warm <= 3 * tCounters,
+    notes: `first V8 snapshot ${f2(v8First)} ms; heap kept by the V8 collector ${mb(heapV8)}; the V8 exporter does not answer counters-only yet`,
+  });
   console.log(`V8 mode (node:inspector + v8-to-istanbul), ${v8Files} files`);
   console.log(`  first snapshot (loads and converts every script)  ${f2(v8First)} ms   ${f2(v8First / tHand)}x baseline`);
   console.log(`  later snapshot, 10 files ran since (cached)       ${f2(v8Warm)} ms   ${f2(v8Warm / tHand)}x baseline`);

@@ -6,7 +6,7 @@ import { parse } from 'acorn';
 import astV8ToIstanbul from 'ast-v8-to-istanbul';
 import { mergeScriptCovs, type ScriptCov } from '@bcoe/v8-coverage';
 import { expect } from 'chai';
-import { applyPlan, learnPlan, syntheticFunctions } from '../../exporters/shared/v8-plan.ts';
+import { applyPlan, learnPlan, paintOffsets, paintRanges, syntheticFunctions } from '../../exporters/shared/v8-plan.ts';
 import { createV8Accumulator } from '../../exporters/shared/v8-accumulator.ts';
 
 /** ast-v8-to-istanbul itself: the oracle for every plan. */
@@ -96,5 +96,30 @@ describe('exporters/shared V8 conversion plans (real express coverage, ast-v8-to
       }
     }
     expect(acc.planned, 'scripts converted by plan').to.be.greaterThanOrEqual(Math.ceil(sources.size * 0.9));
+  });
+
+  it('paintOffsets gives paintRanges\' counts at the offsets it is asked for (innermost range wins, ties as painted)', () => {
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    for (let round = 0; round < 50; round++) {
+      const length = 50 + rnd(400);
+      const functions = Array.from({ length: 1 + rnd(4) }, () => {
+        const start = rnd(length);
+        const ranges = [{ startOffset: start, endOffset: start + rnd(length - start), count: rnd(5) }];
+        for (let k = rnd(6); k > 0; k--) {
+          const a = ranges[0]!.startOffset + rnd(ranges[0]!.endOffset - ranges[0]!.startOffset + 1);
+          ranges.push({ startOffset: a, endOffset: a + rnd(ranges[0]!.endOffset - a + 1), count: rnd(5) });
+        }
+        return { ranges };
+      });
+      const offsets = Int32Array.from(new Set(Array.from({ length: 40 }, () => rnd(length + 20)))).sort();
+      const painted = paintRanges(functions);
+      const expected = Array.from(offsets, (o) => (o < painted.length ? painted[o]! : 0));
+      expect(Array.from(paintOffsets(functions, offsets)), `round ${round}`).to.deep.equal(expected);
+    }
+    expect(Array.from(paintOffsets([], Int32Array.of(1, 2)))).to.deep.equal([0, 0]);
   });
 });

@@ -82,6 +82,26 @@ describe('formats/validate (the boundary of every decoder)', () => {
     expect(refusal(() => validateHits({ 'src/a.js': { s: [0.5] } })).message).to.match(/non-negative integer/);
   });
 
+  it('checks hits of every shape the schema would, plainly valid ones without it, and is idempotent', () => {
+    const cases: unknown[] = [
+      { s: [1, -1] },
+      { s: [1], x: [] },
+      { s: null },
+      { b: [[1, null]] },
+      { b: [1] },
+      { f: [Infinity] },
+      [],
+      'x',
+    ];
+    for (const raw of cases) expect(refusal(() => validateHits({ 'src/a.js': raw })).message, JSON.stringify(raw)).to.match(/^covgate envelope hits\["src\/a\.js"\]/);
+    const ok = validateHits({ './src//a.js': { s: [0, 2], b: [[1, 2 ** 60]] } });
+    expect(ok).to.deep.equal({ 'src/a.js': { s: [0, 2], f: [], b: [[1, Number.MAX_SAFE_INTEGER]] } });
+    expect(validateHits(ok)).to.equal(ok);
+    expect(refusal(() => validateHits({}, { requireFiles: true })).message).to.match(/names no file/);
+    expect(refusal(() => validateHits(validateHits({}), { requireFiles: true })).message).to.match(/names no file/);
+    expect(refusal(() => validateHits({ 'src/a.js': { s: [1] }, './src/a.js': { s: [2] } })).message).to.match(/same path/);
+  });
+
   it('decodePayload refuses a body that is not UTF-8 and, for pushes, an empty map', async () => {
     const nonUtf8 = Buffer.from([0x53, 0x46, 0x3a, 0xff, 0x0a]);
     await decodePayload(nonUtf8, { declaredFormat: 'lcov' }).then(

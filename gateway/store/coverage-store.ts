@@ -634,6 +634,7 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     },
     version: () => globalVersion,
     targetVersion: (id) => targetVersions.get(id) ?? 0,
+    targetTotal,
     retention,
     sublevel,
   };

@@ -118,6 +118,12 @@ export interface CoverageStore {
   version(): number;
   /** Version of one target's coverage (for per-target caches). */
   targetVersion(targetId: string): number;
+  /**
+   * The target's window sum (what `counterSet({ ids: [id] })` copies), shared
+   * and read-only: a new object whenever `targetVersion` changes, so a reader
+   * holding the previous one can diff them (incremental service totals).
+   */
+  targetTotal(targetId: string): CounterSet;
   retention(now: number, retentionMs: number): Promise<RetentionResult>;
   /** Generic durable sub-stores for other stages (registry, sessions, outbox). */
   sublevel<V>(name: string): KeyValue<V>;

@@ -73,7 +73,7 @@ function grow(prev: CoverageMapData, next: CoverageMapData): CoverageMapData {
   return out as unknown as CoverageMapData;
 }
 
-const TARGETS = [
+const TARGETS: Array<{ id: string; job: string; labels: Record<string, string> }> = [
   { id: 't1', job: 'orders', labels: { job: 'orders', instance: 'h:1', service: 'orders' } },
   { id: 't2', job: 'orders', labels: { job: 'orders', instance: 'h:2', service: 'orders' } },
   { id: 't3', job: 'orders', labels: { job: 'orders', instance: 'h:3', service: 'billing' } },

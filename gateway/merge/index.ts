@@ -97,7 +97,18 @@ export function createCoverageQuery(store: CoverageStore): CoverageQuery {
       if (!groups) return undefined;
       return groups
         .sort((a, b) => b.firstSeen - a.firstSeen || b.lastSeen - a.lastSeen)
-        .map((g) => ({ ...(g.commit !== undefined ? { commit: g.commit } : {}), lastSeen: g.lastSeen, coverage: fromSet(g.set) }));
+        .map((g) => {
+          // Merged on first read: a caller that only counts builds (carrying for /metrics
+          // stops at one build) must not pay a full merge of every service per scrape.
+          let merged: MergedCoverage | undefined;
+          return {
+            ...(g.commit !== undefined ? { commit: g.commit } : {}),
+            lastSeen: g.lastSeen,
+            get coverage(): MergedCoverage {
+              return (merged ??= fromSet(g.set));
+            },
+          };
+        });
     },
     services(perFile, include) {
       const v = version();

@@ -5,6 +5,8 @@
  */
 import { CounterSet, summarize, summarizeFiles, selectorToString, type CoverageMapData, type Selector, type Summary } from '../model/index.ts';
 import type { StoreReader } from '../store/index.ts';
+import { Summarizer } from './fast-summary.ts';
+import { ServiceTotals } from './service-totals.ts';
 
 export interface MergedCoverage {
   map: CoverageMapData;
@@ -67,6 +69,10 @@ export function createCoverageQuery(store: StoreReader): CoverageQuery {
   const selCache = new Map<string, { version: string; value: MergedCoverage }>();
   const targetCache = new Map<string, { version: number; summary: Summary }>();
   let servicesCache: { version: string; perFile: boolean; value: ServiceCoverage[] } | undefined;
+  // Summaries straight from counters (per-structure index), and per-service
+  // sums updated from each target's change rather than re-merged per read.
+  const summarizer = new Summarizer((h) => store.structure(h));
+  const serviceTotals = new Map<string, ServiceTotals>();
 
   function fromSet(set: CounterSet): MergedCoverage {
     const { map, missing } = set.toCoverageMap((h) => store.structure(h));
@@ -91,7 +97,18 @@ export function createCoverageQuery(store: StoreReader): CoverageQuery {
       if (!groups) return undefined;
       return groups
         .sort((a, b) => b.firstSeen - a.firstSeen || b.lastSeen - a.lastSeen)
-        .map((g) => ({ ...(g.commit !== undefined ? { commit: g.commit } : {}), lastSeen: g.lastSeen, coverage: fromSet(g.set) }));
+        .map((g) => {
+          // Merged on first read: a caller that only counts builds (carrying for /metrics
+          // stops at one build) must not pay a full merge of every service per scrape.
+          let merged: MergedCoverage | undefined;
+          return {
+            ...(g.commit !== undefined ? { commit: g.commit } : {}),
+            lastSeen: g.lastSeen,
+            get coverage(): MergedCoverage {
+              return (merged ??= fromSet(g.set));
+            },
+          };
+        });
     },
     services(perFile, include) {
       const v = version();
@@ -106,12 +123,16 @@ export function createCoverageQuery(store: StoreReader): CoverageQuery {
         g.ids.push(t.id);
       }
       const value: ServiceCoverage[] = [];
-      for (const g of groups.values()) {
-        const merged = fromSet(store.counterSet({ ids: g.ids }));
-        const entry: ServiceCoverage = { job: g.job, service: g.service, summary: merged.summary };
-        if (perFile) entry.files = summarizeFiles(merged.map);
+      for (const [key, g] of groups) {
+        let totals = serviceTotals.get(key);
+        if (!totals) serviceTotals.set(key, (totals = new ServiceTotals(store, summarizer)));
+        totals.sync(g.ids);
+        const entry: ServiceCoverage = { job: g.job, service: g.service, summary: totals.summary() };
+        if (perFile) entry.files = totals.perFile();
         value.push(entry);
       }
+      // A service no longer listed (removed from config) gives its sums back.
+      for (const key of serviceTotals.keys()) if (!groups.has(key)) serviceTotals.delete(key);
       servicesCache = { version: v, perFile, value };
       return value;
     },
@@ -119,7 +140,7 @@ export function createCoverageQuery(store: StoreReader): CoverageQuery {
       const v = store.targetVersion(targetId);
       const hit = targetCache.get(targetId);
       if (hit && hit.version === v) return hit.summary;
-      const summary = fromSet(store.counterSet({ ids: [targetId] })).summary;
+      const summary = summarizer.summary(store.targetTotal(targetId));
       targetCache.set(targetId, { version: v, summary });
       return summary;
     },

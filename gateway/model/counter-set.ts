@@ -69,6 +69,11 @@ export class CounterSet {
     return out;
   }
 
+  /** The counters of one path and structure (shared, read-only), if the set has them. */
+  file(path: string, hash: string): FileCounters | undefined {
+    return this.files.get(path)?.get(hash);
+  }
+
   get size(): number {
     return this.files.size;
   }

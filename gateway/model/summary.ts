@@ -2,7 +2,7 @@ import libCoverage from 'istanbul-lib-coverage';
 import type { CoverageMapData, FileCoverageData, Summary, SummarySemantics, Totals } from './types.ts';
 
 /** istanbul-lib-coverage's percent(): two decimals, floored; 100 for an empty kind. */
-function percent(covered: number, total: number): number {
+export function percent(covered: number, total: number): number {
   return total > 0 ? Math.floor((1000 * 100 * covered) / total / 10) / 100 : 100;
 }
 
@@ -20,7 +20,7 @@ function goStatements(range: unknown): number | undefined {
   return typeof n === 'number' && Number.isInteger(n) && n >= 0 ? n : undefined;
 }
 
-interface FileFacts {
+export interface FileFacts {
   go: boolean;
   /** The format says nothing about functions / branches (it has none), so 0 of 0 is "unknown", not 100%. */
   functionsAvailable: boolean;
@@ -35,7 +35,7 @@ interface FileFacts {
  * instrumented JavaScript always has real columns, so its empty maps mean
  * "no functions", which Istanbul counts as 100%.
  */
-function factsOf(data: FileCoverageData): FileFacts {
+export function factsOf(data: FileCoverageData): FileFacts {
   const ranges = Object.values(data.statementMap ?? {});
   const go = ranges.length > 0 && ranges.every((r) => goStatements(r) !== undefined);
   const lineBased = go || (ranges.length > 0 && ranges.every((r) => r.start.column === 0 && r.end.column === WHOLE_LINE_END));
@@ -61,12 +61,13 @@ function goStatementTotals(data: FileCoverageData): Totals {
   return { total, covered, skipped: 0, pct: percent(covered, total) };
 }
 
-interface FileSummary {
+export interface FileSummary {
   summary: Summary;
   facts: FileFacts;
 }
 
-function summarizeOne(data: FileCoverageData): FileSummary {
+/** One file's summary and what its format can tell (for combining with `combineFileSummaries`). */
+export function summarizeOne(data: FileCoverageData): FileSummary {
   const s = libCoverage.createFileCoverage(data).toSummary().toJSON();
   const facts = factsOf(data);
   const summary: Summary = {
@@ -96,7 +97,11 @@ function semanticsOf(files: FileSummary[]): SummarySemantics {
  * marked `available: false` instead of counting as 0% or 100%.
  */
 export function summarize(map: CoverageMapData): Summary {
-  const files = Object.values(map).map(summarizeOne);
+  return combineFileSummaries(Object.values(map).map(summarizeOne));
+}
+
+/** The summary of files summarised one by one (what `summarize` does after `summarizeOne`), for incremental totals. */
+export function combineFileSummaries(files: FileSummary[]): Summary {
   const out: Summary = {
     lines: sum(files.map((f) => f.summary.lines)),
     statements: sum(files.map((f) => f.summary.statements)),

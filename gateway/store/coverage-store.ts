@@ -13,7 +13,7 @@ import {
 import { CovgateError, errors } from '../errors.ts';
 import { HIGH, SEP, lifetimeKey, snapshotKey, snapshotPrefix, snapshotTime, enc } from './keys.ts';
 import { decodeSnapshot, encodeKeyframe, encodeNext, kindOf, KEYFRAME } from './snapshot-codec.ts';
-import { withSource } from './target-source.ts';
+import { PUSH_TARGET_PREFIX, withSource } from './target-source.ts';
 import { systemClock, type Clock } from '../clock/index.ts';
 import type {
   AppendInput,
@@ -426,7 +426,7 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     const target: TargetRecord = {
       id: tid,
       job: input.target.job,
-      source: input.target.source,
+      source: input.target.source ?? (tid.startsWith(PUSH_TARGET_PREFIX) ? 'push' : 'scrape'),
       labels: input.target.labels,
       url: input.target.url ?? oldTarget?.url,
       firstSeen: oldTarget?.firstSeen ?? now,
@@ -685,6 +685,7 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     },
     version: () => globalVersion,
     targetVersion: (id) => targetVersions.get(id) ?? 0,
+    targetTotal,
     retention,
     sublevel,
   };

@@ -39,7 +39,8 @@ export interface Lifetime {
 
 /** What the scrape (or push ingest) hands to the store: validated, split, cumulative or delta. */
 export interface AppendInput {
-  target: { id: string; job: string; labels: Labels; url?: string; source: TargetSource };
+  /** `source` absent (direct callers, tools): inferred from the id as for records of older versions. */
+  target: { id: string; job: string; labels: Labels; url?: string; source?: TargetSource };
   instance?: string;
   startTime?: string;
   build?: Record<string, string>;
@@ -135,6 +136,12 @@ export interface StoreReader {
    * gateway, so the first scrape after one can already ask for counters only).
    */
   knownStructureId(targetId: string): string | undefined;
+  /**
+   * The target's window sum (what `counterSet({ ids: [id] })` copies), shared
+   * and read-only: a new object whenever `targetVersion` changes, so a reader
+   * holding the previous one can diff them (incremental service totals).
+   */
+  targetTotal(targetId: string): CounterSet;
 }
 
 /**

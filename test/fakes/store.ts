@@ -53,7 +53,8 @@ export interface FakeStore extends StoreWriter, StoreReader {
 export function createFakeStore(opts: { clock?: Clock } = {}): FakeStore {
   const structures = new Map<string, FileStructure>();
   const envelopes = new Map<string, Record<string, string>>();
-  const lastEnvelope = new Map<string, string>(); // target → its last envelope structure id
+  const lastEnvelope = new Map<string, string>();
+  const totals = new Map<string, { version: number; set: CounterSet }>(); // target → its last envelope structure id
   const targets = new Map<string, StoredTarget>();
   const lifetimes = new Map<string, Map<string, FakeLifetime>>();
   const versions = new Map<string, number>();
@@ -121,7 +122,7 @@ export function createFakeStore(opts: { clock?: Clock } = {}): FakeStore {
       targets.set(tid, {
         id: tid,
         job: input.target.job,
-        source: input.target.source,
+        source: input.target.source ?? (tid.startsWith('push:') ? 'push' : 'scrape'),
         labels: { ...input.target.labels },
         ...((input.target.url ?? old?.url) !== undefined ? { url: input.target.url ?? old?.url } : {}),
         firstSeen: old?.firstSeen ?? now,
@@ -173,6 +174,15 @@ export function createFakeStore(opts: { clock?: Clock } = {}): FakeStore {
     counterSet(select) {
       const set = new CounterSet();
       for (const tid of selectIds(select)) for (const lt of lifetimes.get(tid)?.values() ?? []) if (inWindow(targets.get(tid), lt)) set.addSnapshot(lt.latest);
+      return set;
+    },
+    targetTotal(tid) {
+      // One object per target version, as the real store: readers diff the previous one against it.
+      const v = versions.get(tid) ?? 0;
+      const cached = totals.get(tid);
+      if (cached && cached.version === v) return cached.set;
+      const set = store.counterSet({ ids: [tid] });
+      totals.set(tid, { version: v, set });
       return set;
     },
     counterSetsByBuild(select) {

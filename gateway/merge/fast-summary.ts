@@ -1,0 +1,161 @@
+/**
+ * Summaries straight from counter vectors, without joining them back into an
+ * Istanbul map and building a FileCoverage per file: each structure gets an
+ * index once (which line each statement starts on, how many arms each branch
+ * has, Go blocks' statement weights), and a file's summary is then one pass
+ * over its counters. The result equals `summarizeOne(joinFile(structure,
+ * counters))` (test/merge/fast-summary.test.ts checks it against that).
+ */
+import { CounterSet, type FileCounters, type FileStructure, type StructureLookup } from '../model/index.ts';
+import { combineFileSummaries, factsOf, percent, summarizeOne, type FileFacts, type FileSummary } from '../model/summary.ts';
+import type { Summary, Totals } from '../model/index.ts';
+
+/** What a file's summary needs from its structure, index-aligned with its counters. */
+export interface StructureIndex {
+  nS: number;
+  nF: number;
+  nB: number;
+  /** Per statement: its start line's slot (0..lines-1), or -1 when the statement map lacks the id. */
+  lineSlot: Int32Array;
+  lines: number;
+  /** Per branch: the number of its locations (arms). */
+  arms: Int32Array;
+  facts: FileFacts;
+  /** Go blocks in statement-map order: the counter index (-1 when the id is not a counter index) and numStmts. */
+  goIdx?: Int32Array;
+  goWeight?: Float64Array;
+}
+
+export function indexStructure(st: FileStructure): StructureIndex {
+  const nS = Object.keys(st.statementMap).length;
+  const nF = Object.keys(st.fnMap).length;
+  const nB = Object.keys(st.branchMap).length;
+  const lineSlot = new Int32Array(nS);
+  const slots = new Map<number, number>();
+  for (let i = 0; i < nS; i++) {
+    const range = st.statementMap[i];
+    if (!range) {
+      lineSlot[i] = -1;
+      continue;
+    }
+    const line = range.start.line;
+    let slot = slots.get(line);
+    if (slot === undefined) slots.set(line, (slot = slots.size));
+    lineSlot[i] = slot;
+  }
+  const arms = new Int32Array(nB);
+  for (let i = 0; i < nB; i++) arms[i] = st.branchMap[i]?.locations.length ?? 0;
+  // factsOf reads only the maps, which a structure has.
+  const facts = factsOf({ ...st, s: {}, f: {}, b: {} } as never);
+  const index: StructureIndex = { nS, nF, nB, lineSlot, lines: slots.size, arms, facts };
+  if (facts.go) {
+    const entries = Object.entries(st.statementMap);
+    index.goIdx = new Int32Array(entries.length);
+    index.goWeight = new Float64Array(entries.length);
+    entries.forEach(([id, range], k) => {
+      const n = Number(id);
+      index.goIdx![k] = Number.isInteger(n) && n >= 0 && n < nS && String(n) === id ? n : -1;
+      const w = (range as { numStmts?: unknown }).numStmts as number;
+      index.goWeight![k] = w;
+    });
+  }
+  return index;
+}
+
+const totals = (covered: number, total: number): Totals => ({ total, covered, skipped: 0, pct: percent(covered, total) });
+
+/** The file's summary from its counters, equal to `summarizeOne(joinFile(structure, counters))`. */
+export function summarizeCounters(ix: StructureIndex, c: FileCounters): FileSummary {
+  const lineMax = new Float64Array(ix.lines).fill(-Infinity);
+  let sCovered = 0;
+  for (let i = 0; i < ix.nS; i++) {
+    const v = c.s[i] ?? 0;
+    if (v) sCovered++;
+    const slot = ix.lineSlot[i]!;
+    if (slot >= 0 && lineMax[slot]! < v) lineMax[slot] = v;
+  }
+  let lCovered = 0;
+  for (let l = 0; l < ix.lines; l++) if (lineMax[l]) lCovered++;
+  let fCovered = 0;
+  for (let i = 0; i < ix.nF; i++) if (c.f[i] ?? 0) fCovered++;
+  let bTotal = 0;
+  let bCovered = 0;
+  for (let i = 0; i < ix.nB; i++) {
+    const hits = c.b[i];
+    const n = Math.max(ix.arms[i]!, hits?.length ?? 0);
+    bTotal += n;
+    if (hits) for (let k = 0; k < n; k++) if ((hits[k] ?? 0) > 0) bCovered++;
+  }
+  let statements = totals(sCovered, ix.nS);
+  if (ix.facts.go) {
+    let total = 0;
+    let covered = 0;
+    for (let k = 0; k < ix.goIdx!.length; k++) {
+      const w = ix.goWeight![k]!;
+      total += w;
+      const i = ix.goIdx![k]!;
+      if (i >= 0 && (c.s[i] ?? 0) > 0) covered += w;
+    }
+    statements = totals(covered, total);
+  }
+  const summary: Summary = {
+    lines: totals(lCovered, ix.lines),
+    statements,
+    functions: totals(fCovered, ix.nF),
+    branches: totals(bCovered, bTotal),
+    semantics: ix.facts.go ? 'go-statements' : 'istanbul',
+  };
+  if (!ix.facts.functionsAvailable) summary.functions.available = false;
+  if (!ix.facts.branchesAvailable) summary.branches.available = false;
+  return { summary, facts: ix.facts };
+}
+
+/**
+ * Summaries of counter sets by structure index. Indexes are kept per
+ * structure hash (a content hash: a hash never names two structures).
+ */
+export class Summarizer {
+  private readonly indexes = new Map<string, StructureIndex | null>();
+
+  constructor(private readonly lookup: StructureLookup) {}
+
+  index(hash: string): StructureIndex | undefined {
+    let ix = this.indexes.get(hash);
+    if (ix === undefined) {
+      const st = this.lookup(hash);
+      // An unknown structure is not remembered: it may be stored later.
+      if (!st) return undefined;
+      this.indexes.set(hash, (ix = indexStructure(st)));
+    }
+    return ix ?? undefined;
+  }
+
+  /**
+   * One path's summary from its counters per structure hash; undefined when no
+   * structure of the path is known (the file is left out, as toCoverageMap
+   * leaves it out). Several builds of a path are merged by location first.
+   */
+  file(path: string, byHash: Map<string, FileCounters>): FileSummary | undefined {
+    if (byHash.size === 1) {
+      const [hash, counters] = byHash.entries().next().value as [string, FileCounters];
+      const ix = this.index(hash);
+      return ix ? summarizeCounters(ix, counters) : undefined;
+    }
+    const one = new CounterSet();
+    for (const [hash, c] of byHash) one.addFile(path, hash, c);
+    const data = one.toCoverageMap(this.lookup).map[path];
+    return data ? summarizeOne(data) : undefined;
+  }
+
+  /** The set's summary, equal to `summarize(set.toCoverageMap(lookup).map)`. */
+  summary(set: CounterSet): Summary {
+    const files: FileSummary[] = [];
+    for (const [path, byHash] of set.entries()) {
+      const f = this.file(path, byHash);
+      if (f) files.push(f);
+    }
+    return combineFileSummaries(files);
+  }
+}
+
+export { combineFileSummaries };

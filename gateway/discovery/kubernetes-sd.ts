@@ -11,6 +11,7 @@ import {
   type K8sService,
 } from './kubernetes-targets.ts';
 import { cloneGroups, silentLogger, type Discoverer, type DiscoveryError, type DiscoveryLogger, type SendGroups, type TargetGroup } from './types.ts';
+import { systemTimers, type Timers } from '../clock/index.ts';
 
 /** Where a pod's service account is mounted (token, ca.crt, namespace). */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -28,6 +29,8 @@ export interface KubernetesSDOptions {
    * Default 1s; 0 = on the next event-loop turn.
    */
   batchMs?: number;
+  /** Back-off and batching timers (the one injected clock; tests pass a FakeClock). Default: the real, unref'd timers. */
+  timers?: Timers;
   /** Folder holding the service account's `namespace` file, for `own_namespace`. Default SERVICE_ACCOUNT_DIR. */
   serviceAccountDir?: string;
 }
@@ -80,7 +83,7 @@ interface Informer {
   listed: boolean;
   failure?: DiscoveryError;
   backoffMs: number;
-  retry?: NodeJS.Timeout;
+  retry?: unknown;
 }
 
 export function createKubernetesSDDiscoverer(opts: KubernetesSDOptions): KubernetesSDDiscoverer {
@@ -90,6 +93,7 @@ export function createKubernetesSDDiscoverer(opts: KubernetesSDOptions): Kuberne
   const maxBackoff = opts.maxBackoffMs ?? 30_000;
   const saDir = opts.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
   const batchMs = opts.batchMs ?? 1000;
+  const timers = opts.timers ?? systemTimers;
 
   let started = false;
   let stopped = false;
@@ -173,12 +177,11 @@ export function createKubernetesSDDiscoverer(opts: KubernetesSDOptions): Kuberne
     if (inf.retry) return;
     const delay = inf.backoffMs;
     inf.backoffMs = Math.min(inf.backoffMs * 2, maxBackoff);
-    inf.retry = setTimeout(() => {
+    inf.retry = timers.setTimeout(() => {
       inf.retry = undefined;
       if (stopped) return;
       inf.lw?.start().catch((e: unknown) => failed(inf, e));
     }, delay);
-    inf.retry.unref();
   }
 
   /**
@@ -207,11 +210,10 @@ export function createKubernetesSDDiscoverer(opts: KubernetesSDOptions): Kuberne
         if (err || events > 0 || stopped) return done(err);
         const delay = inf.backoffMs;
         inf.backoffMs = Math.min(inf.backoffMs * 2, maxBackoff);
-        const t: NodeJS.Timeout = setTimeout(() => {
+        const t = timers.setTimeout(() => {
           if (inf.retry === t) inf.retry = undefined;
           done(null);
         }, delay);
-        t.unref();
         inf.retry = t;
       };
       try {
@@ -250,9 +252,8 @@ export function createKubernetesSDDiscoverer(opts: KubernetesSDOptions): Kuberne
       const i = setImmediate(run);
       rebuildScheduled = { cancel: () => clearImmediate(i) };
     } else {
-      const t = setTimeout(run, batchMs);
-      t.unref();
-      rebuildScheduled = { cancel: () => clearTimeout(t) };
+      const t = timers.setTimeout(run, batchMs);
+      rebuildScheduled = { cancel: () => timers.clearTimeout(t) };
     }
   }
 
@@ -338,7 +339,7 @@ export function createKubernetesSDDiscoverer(opts: KubernetesSDOptions): Kuberne
       rebuildScheduled?.cancel();
       rebuildScheduled = undefined;
       for (const inf of informers) {
-        if (inf.retry) clearTimeout(inf.retry);
+        if (inf.retry) timers.clearTimeout(inf.retry);
         inf.retry = undefined;
         await inf.lw?.stop();
       }

@@ -123,7 +123,7 @@ export function createDiscoveryManager(opts: DiscoveryManagerOptions = {}): Disc
         case 'goc_sd':
           return createGocSDDiscoverer({ server: spec.config.server, refreshIntervalMs: spec.config.refresh_interval, httpGet, logger: log, timers });
         case 'kubernetes_sd':
-          return createKubernetesSDDiscoverer({ config: spec.config, logger: log });
+          return createKubernetesSDDiscoverer({ config: spec.config, logger: log, timers });
       }
     });
 

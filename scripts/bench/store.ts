@@ -19,6 +19,7 @@ import { Level } from 'level';
 import type { CoverageMapData, FileStructure, Snapshot } from '../../gateway/model/index.ts';
 import { createCoverageStore } from '../../gateway/store/index.ts';
 import { alternate, median, quick, reportRow } from './lib/harness.ts';
+import { rng } from './lib/rng.ts';
 
 const FILES = 40;
 const STATEMENTS = 100; // 4,000 statements per service
@@ -27,17 +28,6 @@ const BRANCHES = 10;
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'covgate.js');
 
-/** Deterministic PRNG (mulberry32): the same workload on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const loc = (l: number) => ({ start: { line: l, column: 2 }, end: { line: l, column: 42 } });
 function structureOf(service: number, f: number): FileStructure {

@@ -9,18 +9,8 @@ import { Summarizer, indexStructure, summarizeCounters } from '../../gateway/mer
 import { CounterSet, splitCoverageMap, summarize, summarizeFiles, type CoverageMapData } from '../../gateway/model/index.ts';
 import { summarizeOne } from '../../gateway/model/summary.ts';
 import { joinFile } from '../../gateway/model/split.ts';
+import { rng } from '../../scripts/bench/lib/rng.ts';
 
-/** Deterministic PRNG (mulberry32), so a failing sequence can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Shape = { path: string; lines: number[]; fns: number; arms: number[]; go?: boolean };
 

@@ -1,17 +1,8 @@
 import { expect } from 'chai';
 import { decodeSnapshot, encodeNext, encodeKeyframe, kindOf, KEYFRAME, DELTA } from '../../gateway/store/snapshot-codec.ts';
 import type { Snapshot } from '../../gateway/model/index.ts';
+import { rng } from '../../scripts/bench/lib/rng.ts';
 
-// A small deterministic PRNG so failures reproduce.
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 const EDGE = [0, 1, 127, 128, 16383, 16384, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 32 + 1, Number.MAX_SAFE_INTEGER];
 

@@ -13,6 +13,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { rng } from './rng.ts';
 
 export interface FleetOptions {
   targets: number;
@@ -54,16 +55,6 @@ export interface FleetStats {
   notModified: number;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const loc = (line: number, col: number) => ({ start: { line, column: col }, end: { line, column: col + 8 } });
 

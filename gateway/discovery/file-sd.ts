@@ -6,6 +6,7 @@ import picomatch from 'picomatch';
 import { glob } from 'tinyglobby';
 import YAML from 'yaml';
 import { describeError } from '../errors.ts';
+import { coalescedRefresh } from './refresh.ts';
 import {
   cloneGroups,
   LABEL_NAME_RE,
@@ -79,25 +80,7 @@ export function createFileSDDiscoverer(opts: FileSDOptions): FileSDDiscoverer {
   let debounce: unknown;
   const watchers = new Map<string, FSWatcher>();
 
-  let running: Promise<void> | undefined;
-  let queued: Promise<void> | undefined;
-
-  function refresh(): Promise<void> {
-    if (stopped) return Promise.resolve();
-    if (running === undefined) {
-      running = readAll().finally(() => {
-        running = undefined;
-      });
-      return running;
-    }
-    // A read is in flight and may have missed the change that prompted this
-    // call: run exactly one more after it, shared by every caller meanwhile.
-    queued ??= running.then(() => {
-      queued = undefined;
-      return refresh();
-    });
-    return queued;
-  }
+  const { refresh, inFlight } = coalescedRefresh(() => readAll(), () => stopped);
 
   async function readAll(): Promise<void> {
     let paths: string[];
@@ -212,7 +195,7 @@ export function createFileSDDiscoverer(opts: FileSDOptions): FileSDDiscoverer {
       timer = debounce = undefined;
       for (const w of watchers.values()) w.close();
       watchers.clear();
-      await running?.catch(() => {});
+      await inFlight()?.catch(() => {});
     },
     refresh,
     lastErrors: () => [...failures.values()].map((e) => ({ ...e })),

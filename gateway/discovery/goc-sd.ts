@@ -1,5 +1,6 @@
 import { repeat, systemTimers, type Cancel, type Timers } from '../clock/index.ts';
 import { describeError } from '../errors.ts';
+import { coalescedRefresh } from './refresh.ts';
 import { fetchHttpGet } from './http-get.ts';
 import {
   cloneGroups,
@@ -69,23 +70,8 @@ export function createGocSDDiscoverer(opts: GocSDOptions): GocSDDiscoverer {
   const timers = opts.timers ?? systemTimers;
   let timer: Cancel | undefined;
   const abort = new AbortController();
-  let running: Promise<void> | undefined;
-  let queued: Promise<void> | undefined;
 
-  function refresh(): Promise<void> {
-    if (stopped) return Promise.resolve();
-    if (running === undefined) {
-      running = poll().finally(() => {
-        running = undefined;
-      });
-      return running;
-    }
-    queued ??= running.then(() => {
-      queued = undefined;
-      return refresh();
-    });
-    return queued;
-  }
+  const { refresh, inFlight } = coalescedRefresh(() => poll(), () => stopped);
 
   async function poll(): Promise<void> {
     let groups: TargetGroup[];
@@ -155,7 +141,7 @@ export function createGocSDDiscoverer(opts: GocSDOptions): GocSDDiscoverer {
       timer?.();
       timer = undefined;
       abort.abort();
-      await running?.catch(() => {});
+      await inFlight()?.catch(() => {});
     },
     refresh,
     lastErrors: () => (failure ? [{ ...failure }] : []),

@@ -14,8 +14,10 @@ import { computeDiffCoverage, parseUnifiedDiff } from '../../gateway/diff/index.
 import type { CoverageMapData } from '../../gateway/model/index.ts';
 import { alternate, fmt, quick, reportRow } from './lib/harness.ts';
 
-const FILES = Number(process.argv[2] ?? 1000);
-const PER_FILE = Number(process.argv[3] ?? 10);
+// Positional sizes only (the runner adds --quick, which is not a size).
+const sizes = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const FILES = Number(sizes[0] ?? 1000);
+const PER_FILE = Number(sizes[1] ?? 10);
 const STATEMENTS = 300;
 
 const loc = (l: number) => ({ start: { line: l, column: 2 }, end: { line: l, column: 40 } });

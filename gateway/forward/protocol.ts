@@ -42,6 +42,8 @@ export function decodeForwardedTarget(header: string | undefined): ForwardedTarg
   if (!labels || typeof labels !== 'object' || Array.isArray(labels)) throw errors.badData(`${FORWARDED_TARGET_HEADER}: "labels" must be an object`);
   for (const [k, val] of Object.entries(labels)) {
     if (!LABEL_NAME_RE.test(k)) throw errors.badData(`${FORWARDED_TARGET_HEADER}: label name ${JSON.stringify(k)} is not a valid Prometheus label name`);
+    // As push ingest: names starting with "__" are internal (and "__proto__" must never reach an object spread).
+    if (k.startsWith('__')) throw errors.badData(`${FORWARDED_TARGET_HEADER}: label name ${JSON.stringify(k)} is reserved (names starting with "__" are internal)`);
     if (typeof val !== 'string') throw errors.badData(`${FORWARDED_TARGET_HEADER}: label ${k} must be a string`);
   }
   return { id: o.id, job: o.job, labels: labels as Labels, ...(o.url !== undefined ? { url: o.url as string } : {}) };

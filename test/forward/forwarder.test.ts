@@ -250,6 +250,10 @@ describe('forward routes (central): bad input is a 400 naming it', () => {
       r = await post(header({ id: 'x', job: 'j', labels: { 'bad-name': 'v' } }), env);
       expect(r.status).to.equal(400);
       expect(r.data.error).to.match(/bad-name/);
+      // Reserved names, "__proto__" included (JSON.parse makes it an own key), are refused as push ingest refuses them.
+      r = await post({ 'X-Covgate-Forwarded-Target': Buffer.from('{"id":"x","job":"j","labels":{"__proto__":"v"}}').toString('base64url') }, env);
+      expect(r.status).to.equal(400);
+      expect(r.data.error).to.match(/reserved/);
       r = await post(header({ id: 'x', job: 'j', labels: {} }), { format: 'istanbul', data: cov([1]) });
       expect(r.status).to.equal(400);
       expect(r.data.error).to.match(/instance/);

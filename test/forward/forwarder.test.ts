@@ -17,21 +17,9 @@ import { silentLogger } from '../../gateway/log/index.ts';
 import { splitCoverageMap, type CoverageMapData } from '../../gateway/model/index.ts';
 import { createCoverageStore, type AppendInput, type CoverageStore } from '../../gateway/store/index.ts';
 import { memoryKv } from '../fakes/memory-kv.ts';
+import { coverageOf } from '../fakes/coverage-data.ts';
 
-const loc = (l: number) => ({ start: { line: l, column: 0 }, end: { line: l, column: 10 } });
-function cov(s: number[]): CoverageMapData {
-  return {
-    '/srv/a.js': {
-      path: '/srv/a.js',
-      statementMap: Object.fromEntries(s.map((_, i) => [i, loc(i + 1)])),
-      fnMap: {},
-      branchMap: {},
-      s: Object.fromEntries(s.map((v, i) => [i, v])),
-      f: {},
-      b: {},
-    },
-  } as unknown as CoverageMapData;
-}
+const cov = (s: number[]) => coverageOf('/srv/a.js', s) as unknown as CoverageMapData;
 const target = { id: 'abc', job: 'orders', labels: { job: 'orders', instance: '127.0.0.1:1', service: 'orders' }, source: 'scrape' as const };
 function input(s: number[], extra: Partial<AppendInput> = {}): AppendInput {
   const { structures, snapshot } = splitCoverageMap(cov(s));

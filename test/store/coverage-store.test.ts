@@ -6,21 +6,9 @@ import { Level } from 'level';
 import { createCoverageStore } from '../../gateway/store/index.ts';
 import { splitCoverageMap, summarize, type CoverageMapData } from '../../gateway/model/index.ts';
 import type { AppendInput } from '../../gateway/store/index.ts';
+import { coverageOf } from '../fakes/coverage-data.ts';
 
-const loc = (l: number) => ({ start: { line: l, column: 0 }, end: { line: l, column: 10 } });
-function cov(s: number[]): CoverageMapData {
-  return {
-    '/srv/a.js': {
-      path: '/srv/a.js',
-      statementMap: Object.fromEntries(s.map((_, i) => [i, loc(i + 1)])),
-      fnMap: {},
-      branchMap: {},
-      s: Object.fromEntries(s.map((v, i) => [i, v])),
-      f: {},
-      b: {},
-    },
-  } as unknown as CoverageMapData;
-}
+const cov = (s: number[]) => coverageOf('/srv/a.js', s) as unknown as CoverageMapData;
 
 const target = { id: 't1', job: 'orders', labels: { job: 'orders', instance: '127.0.0.1:1', service: 'orders' }, source: 'scrape' as const };
 function input(s: number[], extra: Partial<AppendInput> = {}): AppendInput {

@@ -76,6 +76,8 @@ interface SessionState {
   type: string;
   url: string;
   scripts: Map<string, ScriptInfo>;
+  /** Scripts whose first take was checked for a late coverage start (see takeRaw). */
+  checked: Set<string>;
 }
 
 /**
@@ -120,7 +122,7 @@ export async function createBrowserCollector(opts: BrowserCollectorOptions): Pro
       (client as unknown as { send(m: string, p: object, s: string): Promise<unknown> }).send(method, params, sessionId);
     try {
       if (JS_TARGETS.has(type)) {
-        const state: SessionState = { sessionId, client, type, url, scripts: new Map() };
+        const state: SessionState = { sessionId, client, type, url, scripts: new Map(), checked: new Set() };
         sessions.set(sessionId, state);
         await send('Profiler.enable');
         await send('Profiler.startPreciseCoverage', { callCount: true, detailed: true });
@@ -167,6 +169,18 @@ export async function createBrowserCollector(opts: BrowserCollectorOptions): Pro
           const { result } = (await send('Profiler.takePreciseCoverage')) as { result: ScriptCov[] };
           const kept = result.filter((r) => r.url && includeUrl(r.url));
           if (kept.length === 0) return;
+          // A script whose top level ran under coverage has a function range starting at
+          // offset 0 in its first take. Without one, coverage started after the script ran
+          // (seen when a tab is created with its URL: the document may commit in a new
+          // renderer before the session's coverage state reaches it), and the counts from
+          // before the start are missing. Said once per script rather than hidden.
+          for (const r of kept) {
+            if (s.checked.has(r.scriptId)) continue;
+            s.checked.add(r.scriptId);
+            if (!r.functions.some((f) => f.ranges[0]?.startOffset === 0)) {
+              logger?.warn(`coverage of ${r.url} started after the script began to run; counts from before that are missing (open the page on about:blank first, then navigate)`);
+            }
+          }
           // Script ids are per renderer process: after a cross-process navigation the
           // same id names another script, so the sources are pinned now.
           const scripts = new Map(kept.map((r) => [r.scriptId, s.scripts.get(r.scriptId)] as const));

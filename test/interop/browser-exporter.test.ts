@@ -15,6 +15,28 @@ const PAGE = join(FIXTURES, 'browser-page');
 const MAIN_TS = join(PAGE, 'src', 'main.ts');
 const WIDGETS_TS = join(PAGE, 'src', 'widgets.ts');
 
+async function launchChromium(profile: string): Promise<{ chromium: ChildProcess; wsUrl: string }> {
+  mkdirSync(profile);
+  const chromium = spawn(CHROMIUM, [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--disable-dev-shm-usage', `--user-data-dir=${profile}`, '--remote-debugging-port=0',
+    '--remote-debugging-address=127.0.0.1', 'about:blank',
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [, wsUrl] = await waitForLine(chromium, 'stderr', /DevTools listening on (ws:\/\/\S+)/);
+  return { chromium, wsUrl: wsUrl! };
+}
+
+/** Closes a browser through the protocol, so Chromium reaps its own helper processes (SIGKILL would leave zombies). */
+async function closeChromium(chromium: ChildProcess, browser: CDP.Client | undefined): Promise<void> {
+  if (chromium.exitCode === null && chromium.signalCode === null && browser) {
+    const exited = once(chromium, 'exit');
+    await browser.send('Browser.close').catch(() => undefined);
+    await exited;
+  }
+  await browser?.close().catch(() => undefined);
+}
+
 /** Resolves once `child`'s stderr, so far or later, matches `re`. */
 function stderrMatch(child: ChildProcess, seen: () => string, re: RegExp): Promise<RegExpMatchArray> {
   const now = seen().match(re);
@@ -61,15 +83,8 @@ describe('browser exporter sidecar against headless Chromium', function () {
     await once(site, 'listening');
     siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
 
-    const profile = join(dir, 'profile');
-    mkdirSync(profile);
-    chromium = spawn(CHROMIUM, [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-dev-shm-usage', `--user-data-dir=${profile}`, '--remote-debugging-port=0',
-      '--remote-debugging-address=127.0.0.1', 'about:blank',
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
-    const [, wsUrl] = await waitForLine(chromium, 'stderr', /DevTools listening on (ws:\/\/\S+)/);
+    let wsUrl: string;
+    ({ chromium, wsUrl } = await launchChromium(join(dir, 'profile')));
     const cdpHttp = `http://${new URL(wsUrl!).host}`;
 
     sidecar = spawn(process.execPath, [
@@ -83,9 +98,10 @@ describe('browser exporter sidecar against headless Chromium', function () {
     // A new tab opened after the sidecar attached: auto-attach pauses it until coverage runs.
     browser = await CDP({ target: wsUrl!, local: true });
     const attached = stderrMatch(sidecar, () => sidecarErr, /attached page/);
-    const { targetId } = await browser.send('Target.createTarget', { url: `${siteUrl}/index.html` });
+    const { targetId } = await browser.send('Target.createTarget', { url: 'about:blank' });
     await attached;
     const { sessionId } = await browser.send('Target.attachToTarget', { targetId, flatten: true });
+    await (browser as unknown as { send(m: string, p: object, s: string): Promise<unknown> }).send('Page.navigate', { url: `${siteUrl}/index.html` }, sessionId);
     const evaluate = async (expression: string): Promise<unknown> => {
       const r = (await (browser as unknown as { send(m: string, p: object, s: string): Promise<any> }).send(
         'Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true }, sessionId)) as
@@ -105,13 +121,7 @@ describe('browser exporter sidecar against headless Chromium', function () {
   });
 
   after(async () => {
-    // Browser.close lets Chromium reap its own helper processes (SIGKILL would leave zombies).
-    if (chromium && chromium.exitCode === null && chromium.signalCode === null && browser) {
-      const exited = once(chromium, 'exit');
-      await browser.send('Browser.close').catch(() => undefined);
-      await exited;
-    }
-    await browser?.close().catch(() => undefined);
+    if (chromium) await closeChromium(chromium, browser);
     for (const child of [sidecar, chromium]) {
       if (child && child.exitCode === null && child.signalCode === null) {
         const exited = once(child, 'exit');
@@ -152,5 +162,43 @@ describe('browser exporter sidecar against headless Chromium', function () {
     const hits = await scrape(exporterUrl, { 'X-Covgate-Known-Structure': full.structure });
     expect(hits).to.not.have.property('data');
     expect(hits.hits![WIDGETS_TS]!.s).to.deep.equal(Object.values(full.data![WIDGETS_TS]!.s));
+    expect(sidecarErr, 'a page opened on about:blank and then navigated is covered from its start').to.not.match(/started after the script began/);
+  });
+
+  it('says so when coverage starts after a page\'s scripts ran (a sidecar attached to an already loaded page)', async () => {
+    // A browser of its own: V8's coverage mode is per isolate, so a page of the first browser
+    // is under precise coverage since its start whoever attaches later.
+    const { chromium: other, wsUrl } = await launchChromium(join(dir, 'profile-late'));
+    let otherCdp: CDP.Client | undefined;
+    let lateErr = '';
+    let late: ChildProcess | undefined;
+    try {
+      otherCdp = await CDP({ target: wsUrl, local: true });
+      const { targetId } = await otherCdp.send('Target.createTarget', { url: `${siteUrl}/index.html` });
+      const { sessionId } = await otherCdp.send('Target.attachToTarget', { targetId, flatten: true });
+      const send = (otherCdp as unknown as { send(m: string, p: object, s: string): Promise<any> }).send.bind(otherCdp);
+      for (let i = 0; !(await send('Runtime.evaluate', { expression: `document.readyState === 'complete' && !!document.getElementById('inc')`, returnByValue: true }, sessionId)).result.value; i++) {
+        if (i > 500) throw new Error('fixture page never loaded');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      late = spawn(process.execPath, [
+        '--import', 'tsx', join(ROOT, 'exporters', 'browser', 'main.ts'),
+        '--cdp', `http://${new URL(wsUrl).host}`, '--port', '0', '--source-root', PAGE, '--interval', '1h',
+      ], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+      late.stderr!.on('data', (c: Buffer) => (lateErr += c.toString()));
+      const [, url] = await stderrMatch(late, () => lateErr, /serving coverage on (http:\/\/\S+)\/coverage/);
+      await stderrMatch(late, () => lateErr, /attached page http:\/\/127\.0\.0\.1:\d+\/index\.html/);
+      // Something runs under coverage, so the take has the script.
+      await send('Runtime.evaluate', { expression: `document.getElementById('inc').click()` }, sessionId);
+      await scrape(url!);
+      expect(lateErr).to.match(/coverage of http:\/\/127\.0\.0\.1:\d+\/dist\/app\.js started after the script began to run/);
+    } finally {
+      if (late) {
+        const exited = once(late, 'exit');
+        late.kill('SIGKILL');
+        await exited;
+      }
+      await closeChromium(other, otherCdp);
+    }
   });
 });

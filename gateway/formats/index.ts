@@ -8,6 +8,7 @@ import { isObject } from './builder.ts';
 import { decodeEnvelope, ENVELOPE_CONTENT_TYPE, looksLikeEnvelope } from './envelope.ts';
 import { looksLikeGoCoverDir } from './gocovdata.ts';
 import { parseJson } from './json.ts';
+import { scanHitsEnvelope } from './hits-scan.ts';
 import { decoders, JSON_SNIFF_ORDER, TEXT_SNIFF_ORDER } from './registry.ts';
 import type { PlainFormat } from './registry.ts';
 import type { DecodeContext, Decoded, PayloadDecoder } from './types.ts';
@@ -144,6 +145,9 @@ async function decodeUnchecked(body: Buffer | string | object, ctx: DecodeContex
   const declared = ctx.declaredFormat ?? 'auto';
   const type = mediaType(ctx.contentType);
 
+  // Counters-only replies are read from their bytes (./hits-scan.ts); anything else it does not answer.
+  const scanned = Buffer.isBuffer(body) && !ctx.fullParseOnly && (declared === 'covgate' || declared === 'auto') ? scanHitsEnvelope(body) : undefined;
+  if (scanned) return decodeEnvelope(scanned, ctx);
   if (declared === 'covgate' || type === ENVELOPE_CONTENT_TYPE) return decodeEnvelope(toJson(body, 'covgate envelope'), ctx);
   // A tar or multipart upload of a GOCOVERDIR (push ingest): binary, so it never goes through the text path.
   if (Buffer.isBuffer(body) && (declared === 'auto' || declared === 'gocovdata') && looksLikeGoCoverDir(body, type, ctx.contentType)) return decodeWith(decoders.gocovdata, body, ctx);

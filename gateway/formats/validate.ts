@@ -381,6 +381,25 @@ export function validateHits(hits: unknown, opts: ValidateOptions = {}): Record<
   return out;
 }
 
+/** For ./hits-scan.ts: a `hits` key checked and normalised as validateHits does, or `undefined` when refused. */
+export function checkHitsPath(key: string): string | undefined {
+  try {
+    return checkPath(key, 'covgate envelope hits: file');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * For ./hits-scan.ts: marks as validated a `hits` object whose paths came
+ * through checkHitsPath (each once) and whose counters are plain
+ * non-negative integers below 2^53, so validateHits returns it as is.
+ */
+export function markHitsValidated(hits: Record<string, FileCounters>): Record<string, FileCounters> {
+  validatedHits.add(hits);
+  return hits;
+}
+
 /** Checks what a payload said about its process (instance, structure id, start time, build). */
 export function validateMeta(decoded: Decoded): void {
   const meta = processMetaSchema.safeParse({ instance: decoded.instance, structureId: decoded.structureId, startTime: decoded.startTime, build: decoded.build });

@@ -1,0 +1,128 @@
+import { expect } from 'chai';
+import { decodePayload, type DecodeContext } from '../../gateway/formats/index.ts';
+import { scanHitsEnvelope } from '../../gateway/formats/hits-scan.ts';
+import { rng } from '../../scripts/bench/lib/rng.ts';
+
+const ctx: DecodeContext = { declaredFormat: 'auto', contentType: 'application/vnd.covgate.v1+json' };
+
+/** What ingest gets for `body`, or the error the client would see. */
+async function outcome(body: Buffer, fullParseOnly: boolean, c: DecodeContext = ctx): Promise<unknown> {
+  try {
+    const d = await decodePayload(body, { ...c, fullParseOnly });
+    return { ...d, hits: d.hits === undefined ? undefined : { ...d.hits } };
+  } catch (err) {
+    const e = err as { message: string; status?: number; code?: string };
+    return { error: e.message, status: e.status, code: e.code };
+  }
+}
+
+/** The fast path answers exactly what the full parse answers (data or error). */
+async function sameAsFullParse(body: Buffer | string, c: DecodeContext = ctx): Promise<unknown> {
+  const buf = Buffer.isBuffer(body) ? body : Buffer.from(body);
+  const slow = await outcome(buf, true, c);
+  expect(await outcome(buf, false, c)).to.deep.equal(slow);
+  return slow;
+}
+
+const valid = () => ({
+  format: 'istanbul',
+  instance: 'i-1',
+  structure: 'build-7',
+  startTime: '2026-11-23T04:00:00Z',
+  build: { commit: 'abc', n: 3 },
+  counters: 'cumulative',
+  hits: {
+    '/srv/app/a.js': { s: [1, 0, 12], f: [0, 3], b: [[1, 0], [0, 0, 4]] },
+    'src/./b.js': { s: [], f: [] },
+    '/srv/app/ü.js': { b: [], f: [9], s: [0] },
+  },
+});
+
+describe('formats/hits-scan (the counters-only fast path)', () => {
+  it('reads a counters-only envelope from its bytes as JSON.parse + validateHits would', async () => {
+    const body = Buffer.from(JSON.stringify(valid()));
+    expect(scanHitsEnvelope(body), 'answered by the scan').to.not.equal(undefined);
+    const out = (await sameAsFullParse(body)) as { hits: Record<string, unknown> };
+    expect(Object.keys(out.hits)).to.deep.equal(['/srv/app/a.js', 'src/b.js', '/srv/app/ü.js']);
+  });
+
+  it('answers nothing for bodies that are not counters-only envelopes (the slow path decodes them)', () => {
+    for (const body of [
+      { format: 'istanbul', data: {} },
+      { '/a.js': { path: '/a.js', statementMap: {}, fnMap: {}, branchMap: {}, s: {}, f: {}, b: {} } },
+      { ...valid(), labels: { a: 'b' } },
+    ]) {
+      expect(scanHitsEnvelope(Buffer.from(JSON.stringify(body))), JSON.stringify(body).slice(0, 40)).to.equal(undefined);
+    }
+    expect(scanHitsEnvelope(Buffer.from('[1,2]'))).to.equal(undefined);
+  });
+
+  describe('hostile and unusual bodies: identical result or identical 4xx', () => {
+    const text = () => JSON.stringify(valid());
+    const cases: Array<[string, () => string]> = [
+      ['a negative count', () => text().replace('[1,0,12]', '[1,-1,12]')],
+      ['a fraction', () => text().replace('[1,0,12]', '[1,0.5,12]')],
+      ['an exponent', () => text().replace('[1,0,12]', '[1,1e3,12]')],
+      ['a count above MAX_SAFE_INTEGER (saturates)', () => text().replace('[1,0,12]', '[1,123456789012345678901,12]')],
+      ['a string count', () => text().replace('[1,0,12]', '[1,"0",12]')],
+      ['a null count', () => text().replace('[1,0,12]', '[1,null,12]')],
+      ['a leading zero', () => text().replace('[1,0,12]', '[1,007,12]')],
+      ['an empty slot', () => text().replace('[1,0,12]', '[1,,12]')],
+      ['a trailing comma', () => text().replace('[1,0,12]', '[1,0,12,]')],
+      ['a branch that is not an array', () => text().replace('[[1,0],', '[7,')],
+      ['a missing "s"', () => text().replace('"s":[],', '')],
+      ['an extra key in a file', () => text().replace('"s":[],', '"s":[],"x":1,')],
+      ['a duplicate "s" key', () => text().replace('"s":[],', '"s":[5],"s":[],')],
+      ['an escaped "s" key', () => text().replace('"s":[],', '"\\u0073":[],')],
+      ['a duplicate file key', () => text().replace('"src/./b.js"', '"/srv/app/a.js"')],
+      ['a relative path that normalises onto another', () => text().replace('"src/./b.js"', '"/srv/app/./a.js"')],
+      ['a file named __proto__', () => text().replace('"src/./b.js"', '"__proto__"')],
+      ['an empty path', () => text().replace('"src/./b.js"', '""')],
+      ['a path with a NUL escape', () => text().replace('"src/./b.js"', '"a\\u0000b.js"')],
+      ['a path with a raw control character', () => text().replace('"src/./b.js"', '"a\tb.js"')],
+      ['a path with escapes', () => text().replace('"src/./b.js"', '"src\\/b\\u00e9.js"')],
+      ['a duplicate top-level key', () => text().replace('"instance":"i-1"', '"instance":"i-1","instance":"i-2"')],
+      ['an unknown format', () => text().replace('"format":"istanbul"', '"format":"nope"')],
+      ['no structure', () => text().replace('"structure":"build-7",', '')],
+      ['a bad startTime', () => text().replace('2026-11-23T04:00:00Z', 'yesterday')],
+      ['a build that nests deeper than the limit', () => text().replace('{"commit":"abc","n":3}', `${'['.repeat(70)}${']'.repeat(70)}`)],
+      ['both data and hits', () => text().replace('"hits":', '"data":{},"hits":')],
+      ['empty hits', () => text().replace(/"hits":\{.*\}\}$/, '"hits":{}}')],
+      ['hits as an array', () => text().replace(/"hits":\{.*\}\}$/, '"hits":[]}')],
+      ['trailing garbage', () => `${text()} x`],
+      ['a truncated body', () => text().slice(0, -5)],
+      ['a body cut inside a counter', () => text().slice(0, text().indexOf('12]') + 1)],
+      ['whitespace everywhere', () => JSON.stringify(valid(), null, '\t').replace(/,/g, ' ,\r\n ')],
+      ['an empty object', () => '{}'],
+    ];
+    for (const [name, body] of cases) it(name, async () => void (await sameAsFullParse(body())));
+
+    it('invalid UTF-8 in a path', async () => {
+      const t = text();
+      const at = t.indexOf('/srv/app/a.js') + 5;
+      await sameAsFullParse(Buffer.concat([Buffer.from(t.slice(0, at)), Buffer.from([0xc3, 0x28]), Buffer.from(t.slice(at))]));
+    });
+
+    it('as a plain JSON body (auto, application/json) and declared covgate', async () => {
+      await sameAsFullParse(text(), { declaredFormat: 'auto', contentType: 'application/json' });
+      await sameAsFullParse(text(), { declaredFormat: 'covgate', contentType: 'application/json' });
+      await sameAsFullParse(text().replace('[1,0,12]', '[1,-1,12]'), { declaredFormat: 'covgate', contentType: 'application/json' });
+    });
+  });
+
+  it('agrees with the full parse on 300 random mutations of a valid body (property)', async () => {
+    const next = rng(7);
+    const base = JSON.stringify(valid());
+    const alphabet = ['', ' ', ',', '[', ']', '{', '}', '"', '0', '1', '-', '.', 'e', ':', '\\', 'null', '"s"', '9999999999999999'];
+    for (let k = 0; k < 300; k++) {
+      let t = base;
+      const edits = 1 + Math.floor(next() * 3);
+      for (let e = 0; e < edits; e++) {
+        const at = Math.floor(next() * t.length);
+        const cut = Math.floor(next() * 3);
+        t = t.slice(0, at) + alphabet[Math.floor(next() * alphabet.length)]! + t.slice(at + cut);
+      }
+      await sameAsFullParse(t);
+    }
+  });
+});

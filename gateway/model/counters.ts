@@ -54,7 +54,11 @@ export function isZero(c: FileCounters): boolean {
  * and reloaded): the newest replaces it, it is never a restart.
  */
 export function continuesLifetime(prev: Snapshot, next: Snapshot, opts: { sameInstance?: boolean } = {}): boolean {
-  for (const [path, p] of Object.entries(prev)) {
+  // Object.keys + index rather than Object.entries: no pair array per file (runs on every scrape).
+  const paths = Object.keys(prev);
+  for (let i = 0; i < paths.length; i++) {
+    const path = paths[i]!;
+    const p = prev[path]!;
     const n = next[path];
     if (!n) continue; // a file not (yet) loaded in this read: not a restart by itself
     if (n.structure !== p.structure) {

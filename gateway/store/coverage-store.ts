@@ -390,14 +390,15 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     // Counters only grow within a lifetime: a file missing from this read keeps its last counters.
     const cumulative: Snapshot =
       input.counters === 'delta' ? addSnapshots(prev?.latest ?? {}, input.snapshot) : { ...(prev?.latest ?? {}), ...input.snapshot };
+    // (The copy is owned here: encodeNext below may swap in prev's entries of unchanged files.)
     // The packed value: a keyframe for a new lifetime, a migrated one or a long chain; else what changed.
     let value: Buffer | undefined;
     let chain: Chain;
     if (!prev || prev.chain.legacy) {
-      value = prev && encodeNext(prev.latest, cumulative) === undefined ? undefined : encodeKeyframe(cumulative);
+      value = prev && encodeNext(prev.latest, cumulative, { shareUnchanged: true }) === undefined ? undefined : encodeKeyframe(cumulative);
       chain = value ? { deltas: 0, bytes: 0, keyframeBytes: value.length } : prev!.chain;
     } else {
-      value = encodeNext(prev.latest, cumulative);
+      value = encodeNext(prev.latest, cumulative, { shareUnchanged: true });
       chain = prev.chain;
       if (value && kindOf(value) !== KEYFRAME && (chain.deltas + 1 >= MAX_CHAIN || chain.bytes + value.length > chain.keyframeBytes)) {
         value = encodeKeyframe(cumulative);

@@ -153,13 +153,11 @@ function sameShape(a: FileCounters, b: FileCounters): boolean {
  */
 function writeChanges(w: Writer, ref: number, prev: FileCounters, next: FileCounters, scratch: number[]): boolean {
   scratch.length = 0;
-  let idx = 0;
-  const scan = (p: number[], n: number[]) => {
-    for (let i = 0; i < n.length; i++, idx++) if (n[i] !== p[i]) scratch.push(idx, n[i]!);
-  };
-  scan(prev.s, next.s);
-  scan(prev.f, next.f);
-  for (let i = 0; i < next.b.length; i++) scan(prev.b[i]!, next.b[i]!);
+  // One flat index over s, f and the branch arms, in that order (no closure per file: this runs
+  // for every file of every repeat scrape).
+  let idx = changedInto(scratch, prev.s, next.s, 0);
+  idx = changedInto(scratch, prev.f, next.f, idx);
+  for (let i = 0; i < next.b.length; i++) idx = changedInto(scratch, prev.b[i]!, next.b[i]!, idx);
   if (scratch.length === 0) return false;
   w.uint(ref);
   w.byte(1);
@@ -171,6 +169,12 @@ function writeChanges(w: Writer, ref: number, prev: FileCounters, next: FileCoun
     w.uint(scratch[k + 1]!);
   }
   return true;
+}
+
+/** Pushes (index, new value) of every counter of `n` that differs from `p`; returns the next flat index. */
+function changedInto(scratch: number[], p: number[], n: number[], idx: number): number {
+  for (let i = 0; i < n.length; i++, idx++) if (n[i] !== p[i]) scratch.push(idx, n[i]!);
+  return idx;
 }
 
 /** The full snapshot: every file, every counter. */
@@ -190,9 +194,10 @@ export function encodeKeyframe(snapshot: Snapshot): Buffer {
  * What changed from `prev` to `next` (a cumulative snapshot of the same
  * lifetime: files are only added or updated, never removed): a delta, or a
  * keyframe when `next` does not keep `prev`'s files first and in order, or
- * undefined when nothing changed.
+ * undefined when nothing changed. With `shareUnchanged`, each file of `next`
+ * whose counters equal prev's is replaced in `next` by prev's entry.
  */
-export function encodeNext(prev: Snapshot, next: Snapshot): Buffer | undefined {
+export function encodeNext(prev: Snapshot, next: Snapshot, opts: { shareUnchanged?: boolean } = {}): Buffer | undefined {
   const prevKeys = Object.keys(prev);
   const nextKeys = Object.keys(next);
   if (nextKeys.length < prevKeys.length) return encodeKeyframe(next);
@@ -218,6 +223,9 @@ export function encodeNext(prev: Snapshot, next: Snapshot): Buffer | undefined {
       writeFull(w, n);
       files++;
     } else if (writeChanges(w, i + 1, p.counters, n.counters, scratch)) files++;
+    // Same counters: `next` takes prev's entry (same values), so the copy just read dies young
+    // instead of living on as the newest snapshot (much less for the collector to move).
+    else if (opts.shareUnchanged) next[path] = p;
   }
   if (files === 0) return undefined;
   const body = w.done();

@@ -230,12 +230,11 @@ export function createGateway(opts: GatewayOptions): Gateway {
       perFileLimit: config.metrics.per_file_limit,
       logger,
       coverage: {
-        services: () =>
-          carriedServices(
-            query.services(cfg().metrics.per_file, (job, service) => {
-              return liveServices().has(`${job}\0${service}`);
-            }),
-          ),
+        services: () => {
+          // Once per render: the set is built from every target (once per target was O(targets²)).
+          const live = liveServices();
+          return carriedServices(query.services(cfg().metrics.per_file, (job, service) => live.has(`${job}\0${service}`)));
+        },
       },
       pushQueue: () => outbox.queueLengths(),
       forwardPending: () => (cfg().forward ? forwarder.stats().pending : undefined),

@@ -73,6 +73,13 @@ export function createCoverageQuery(store: StoreReader): CoverageQuery {
   // sums updated from each target's change rather than re-merged per read.
   const summarizer = new Summarizer((h) => store.structure(h));
   const serviceTotals = new Map<string, ServiceTotals>();
+  // Per-target sums for /api/v1/targets, kept the same way (one member each).
+  const targetTotals = new Map<string, ServiceTotals>();
+  // Sums follow appends as they happen, so a read only summarises the files that changed.
+  store.onChange((c) => {
+    for (const totals of serviceTotals.values()) if (totals.has(c.targetId)) totals.change(c);
+    targetTotals.get(c.targetId)?.change(c);
+  });
 
   function fromSet(set: CounterSet): MergedCoverage {
     const { map, missing } = set.toCoverageMap((h) => store.structure(h));
@@ -140,7 +147,10 @@ export function createCoverageQuery(store: StoreReader): CoverageQuery {
       const v = store.targetVersion(targetId);
       const hit = targetCache.get(targetId);
       if (hit && hit.version === v) return hit.summary;
-      const summary = summarizer.summary(store.targetTotal(targetId));
+      let totals = targetTotals.get(targetId);
+      if (!totals) targetTotals.set(targetId, (totals = new ServiceTotals(store, summarizer)));
+      totals.sync([targetId]);
+      const summary = totals.summary();
       targetCache.set(targetId, { version: v, summary });
       return summary;
     },

@@ -1,34 +1,47 @@
 /**
  * Per-service coverage totals kept up to date incrementally. A service's sum
- * is the sum of its targets' window sums (the store's `targetTotal`); when a
- * target's version changes, only the difference between the total this
- * keeps for it and its new total is applied, and only the files whose
- * counters changed are summarised again (from their counters, by structure
- * index). A read of a service whose targets did not change costs nothing.
+ * is the sum of its targets' windows (each lifetime's newest snapshot, plus
+ * the retention archive; the store's `targetWindow`). Each append announces
+ * the lifetime's snapshot before and after (`onChange`); `change` applies the
+ * difference of the files whose entry changed (an append keeps the previous
+ * entry of every unchanged file, so comparing by identity finds them), and
+ * only those files are summarised again (from their counters, by structure
+ * index). The work is done as snapshots arrive, a few files at a time, so a
+ * read (/metrics, /api/v1/targets) only summarises the dirty files. A target
+ * whose version moved any other way (retention, clear, a missed event) is
+ * rebuilt from its window on the next `sync`.
  *
  * The result equals a merge from scratch of the same targets
  * (test/merge/service-totals.test.ts compares them over random append
  * sequences with restarts, clears and retention).
  */
-import type { CounterSet, FileCounters, Summary } from '../model/index.ts';
+import type { CounterSet, FileCounters, Snapshot, Summary } from '../model/index.ts';
 import type { FileSummary } from '../model/summary.ts';
+import type { TargetChange, TargetWindow } from '../store/index.ts';
 import { combineFileSummaries, type Summarizer } from './fast-summary.ts';
 
 export interface TotalsSource {
   targetVersion(targetId: string): number;
-  targetTotal(targetId: string): CounterSet;
+  targetWindow(targetId: string): TargetWindow;
 }
 
 interface Entry {
   counters: FileCounters;
-  /** How many member targets have this (path, structure): the entry goes when none has. */
+  /** How many member parts (lifetime snapshots, archives) have this (path, structure): the entry goes when none has. */
   refs: number;
+}
+
+/** What one target contributes: references to its lifetimes' immutable snapshots, and an archive copy. */
+interface Member {
+  version: number;
+  lifetimes: Map<string, Snapshot>;
+  archive?: CounterSet;
 }
 
 export class ServiceTotals {
   /** path → structure hash → summed counters. */
   private readonly files = new Map<string, Map<string, Entry>>();
-  private readonly members = new Map<string, { version: number; set: CounterSet }>();
+  private readonly members = new Map<string, Member>();
   private readonly fileSummaries = new Map<string, FileSummary | undefined>();
   private readonly dirty = new Set<string>();
   private cached: Summary | undefined;
@@ -40,21 +53,52 @@ export class ServiceTotals {
   ) {}
 
   /** Brings the sum up to date with exactly these targets at their current versions. */
-  sync(ids: readonly string[]): void {
-    const want = new Set(ids);
+  sync(ids: Iterable<string>): void {
+    const want = ids instanceof Set ? (ids as Set<string>) : new Set(ids);
     for (const [id, m] of this.members) {
       if (want.has(id)) continue;
-      this.apply(m.set, undefined);
+      this.removeMember(m);
       this.members.delete(id);
     }
     for (const id of want) {
-      const version = this.source.targetVersion(id);
       const m = this.members.get(id);
-      if (m && m.version === version) continue;
-      const set = this.source.targetTotal(id);
-      if (m?.set !== set) this.apply(m?.set, set);
-      this.members.set(id, { version, set });
+      if (m && m.version === this.source.targetVersion(id)) continue;
+      if (m) this.removeMember(m);
+      const w = this.source.targetWindow(id);
+      const fresh: Member = { version: w.version, lifetimes: w.lifetimes, ...(w.archive ? { archive: w.archive } : {}) };
+      for (const snap of fresh.lifetimes.values()) this.addSnapshot(snap);
+      if (fresh.archive) this.addSet(fresh.archive);
+      this.members.set(id, fresh);
     }
+  }
+
+  /** Whether `targetId` is summed here. */
+  has(targetId: string): boolean {
+    return this.members.has(targetId);
+  }
+
+  /**
+   * Applies one append of a member target. A member that missed a change
+   * (its version is not the event's `previous`) is left for `sync` to rebuild.
+   */
+  change(c: TargetChange): void {
+    const m = this.members.get(c.targetId);
+    if (!m || m.version !== c.previous) return;
+    const before = m.lifetimes.get(c.lifetimeId);
+    for (const path of Object.keys(c.after)) {
+      const a = c.after[path]!;
+      const b = before?.[path];
+      if (b === a) continue;
+      if (b && b.structure === a.structure) {
+        if (addDiff(this.entry(path, a.structure, false), a.counters, b.counters)) this.dirty.add(path);
+        continue;
+      }
+      if (b) this.remove(path, b.structure, b.counters);
+      this.add(path, a.structure, a.counters);
+    }
+    if (before) for (const path of Object.keys(before)) if (!Object.hasOwn(c.after, path)) this.remove(path, before[path]!.structure, before[path]!.counters);
+    m.lifetimes.set(c.lifetimeId, c.after);
+    m.version = c.version;
   }
 
   summary(): Summary {
@@ -92,29 +136,24 @@ export class ServiceTotals {
     this.perFileCache = undefined;
   }
 
-  /** Replaces one member's contribution `from` by `to` (either may be absent). */
-  private apply(from: CounterSet | undefined, to: CounterSet | undefined): void {
-    if (from) {
-      for (const [path, byHash] of from.entries()) {
-        for (const [hash, c] of byHash) {
-          const nc = to?.file(path, hash);
-          if (nc) {
-            if (addDiff(this.entry(path, hash, false), nc, c)) this.dirty.add(path);
-          } else this.remove(path, hash, c);
-        }
-      }
-    }
-    if (to) {
-      for (const [path, byHash] of to.entries()) {
-        for (const [hash, c] of byHash) {
-          if (from?.file(path, hash)) continue;
-          const e = this.entry(path, hash, true);
-          addDiff(e, c, undefined);
-          e.refs++;
-          this.dirty.add(path);
-        }
-      }
-    }
+  private addSnapshot(snap: Snapshot): void {
+    for (const path of Object.keys(snap)) this.add(path, snap[path]!.structure, snap[path]!.counters);
+  }
+
+  private addSet(set: CounterSet): void {
+    for (const [path, byHash] of set.entries()) for (const [hash, c] of byHash) this.add(path, hash, c);
+  }
+
+  private removeMember(m: Member): void {
+    for (const snap of m.lifetimes.values()) for (const path of Object.keys(snap)) this.remove(path, snap[path]!.structure, snap[path]!.counters);
+    if (m.archive) for (const [path, byHash] of m.archive.entries()) for (const [hash, c] of byHash) this.remove(path, hash, c);
+  }
+
+  private add(path: string, hash: string, c: FileCounters): void {
+    const e = this.entry(path, hash, true);
+    addDiff(e, c, undefined);
+    e.refs++;
+    this.dirty.add(path);
   }
 
   private entry(path: string, hash: string, create: boolean): Entry {
@@ -145,28 +184,41 @@ export class ServiceTotals {
   }
 }
 
-/** Adds `next - prev` into the entry (prev absent: adds next); true when anything changed. */
+/**
+ * Adds `next - prev` into the entry (prev absent: adds next). True when a
+ * counter of the sum went from zero to non-zero or back: summaries (covered
+ * of total, for every kind) depend only on which counters are zero, so only
+ * then must the file be summarised again.
+ */
 function addDiff(e: Entry, next: FileCounters, prev: FileCounters | undefined): boolean {
-  let changed = false;
   const t = e.counters;
-  const vec = (dst: number[], a: number[], b: number[] | undefined) => {
-    const n = Math.max(a.length, b?.length ?? 0);
-    for (let i = 0; i < n; i++) {
-      const d = (a[i] ?? 0) - (b?.[i] ?? 0);
-      if (d !== 0 || dst[i] === undefined) {
-        if (d !== 0) changed = true;
-        dst[i] = (dst[i] ?? 0) + d;
-      }
-    }
-  };
-  vec(t.s, next.s, prev?.s);
-  vec(t.f, next.f, prev?.f);
+  let flipped = addVecDiff(t.s, next.s, prev?.s);
+  if (addVecDiff(t.f, next.f, prev?.f)) flipped = true;
   const nb = Math.max(next.b.length, prev?.b.length ?? 0);
   for (let i = 0; i < nb; i++) {
     if (t.b[i] === undefined) t.b[i] = [];
-    vec(t.b[i]!, next.b[i] ?? [], prev?.b[i]);
+    if (addVecDiff(t.b[i]!, next.b[i] ?? [], prev?.b[i])) flipped = true;
   }
-  return changed || prev === undefined;
+  return flipped || prev === undefined;
+}
+
+/** dst += a - b, element-wise; true when an element crossed zero (no closure per call: this runs for every changed file of every append). */
+function addVecDiff(dst: number[], a: number[], b: number[] | undefined): boolean {
+  let flipped = false;
+  const n = Math.max(a.length, b?.length ?? 0);
+  for (let i = 0; i < n; i++) {
+    const d = (a[i] ?? 0) - (b?.[i] ?? 0);
+    const old = dst[i];
+    if (d !== 0) {
+      const now = (old ?? 0) + d;
+      dst[i] = now;
+      if ((old === undefined || old === 0) !== (now === 0)) flipped = true;
+    } else if (old === undefined) {
+      dst[i] = 0;
+      flipped = true;
+    }
+  }
+  return flipped;
 }
 
 function subtractInto(t: FileCounters, c: FileCounters): void {

@@ -24,6 +24,7 @@ import type {
   LifetimeSnapshots,
   RetentionResult,
   StoredTarget,
+  TargetChange,
 } from './types.ts';
 
 type Db = Level<string, unknown>;
@@ -158,7 +159,7 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
   const lifetimes = new Map<string, Map<string, LiveLifetime>>();
   const archives = new Map<string, CounterSet>();
   const targetVersions = new Map<string, number>();
-  const totals = new Map<string, { version: number; set: CounterSet }>();
+  const changeListeners: Array<(change: TargetChange) => void> = [];
   let globalVersion = 0;
   let seq = 0;
   let opened = false;
@@ -284,7 +285,6 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     swap(targets, nTargets);
     swap(archives, nArchives);
     swap(lifetimes, nLifetimes);
-    totals.clear();
     for (const id of targets.keys()) bump(id);
     globalVersion++;
   }
@@ -463,6 +463,17 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     if (!byId) lifetimes.set(tid, (byId = new Map()));
     byId.set(lifetimeId, { meta, latest: changed ? cumulative : prev!.latest, chain });
     if (changed || isNew || !oldTarget) bump(tid);
+    if (changed) {
+      const version = targetVersions.get(tid)!;
+      const change: TargetChange = { targetId: tid, previous: version - 1, version, lifetimeId, ...(prev ? { before: prev.latest } : {}), after: cumulative };
+      for (const l of changeListeners) {
+        try {
+          l(change);
+        } catch {
+          // A reader's failure must not fail an acknowledged append; it resyncs from targetWindow on its next read.
+        }
+      }
+    }
     return {
       lifetimeId,
       newLifetime: isNew,
@@ -476,18 +487,18 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     return serial(() => doAppend(input, now));
   }
 
-  function targetTotal(targetId: string): CounterSet {
-    const version = targetVersions.get(targetId) ?? 0;
-    const cached = totals.get(targetId);
-    if (cached && cached.version === version) return cached.set;
-    const set = new CounterSet();
+  /**
+   * The target's window sum, built on each call (not cached: the readers that
+   * read it often keep their own sums from onChange, and a cache per target
+   * was one more copy of every counter in memory).
+   */
+  function targetTotal(targetId: string, into = new CounterSet()): CounterSet {
     const target = targets.get(targetId);
     // The archive holds lifetimes folded by retention; after a clear they are history.
     const archive = target?.windowStart === undefined ? archives.get(targetId) : undefined;
-    if (archive) set.addSet(archive);
-    for (const lt of lifetimes.get(targetId)?.values() ?? []) if (!beforeWindow(target, lt)) set.addSnapshot(lt.latest);
-    totals.set(targetId, { version, set });
-    return set;
+    if (archive) into.addSet(archive);
+    for (const lt of lifetimes.get(targetId)?.values() ?? []) if (!beforeWindow(target, lt)) into.addSnapshot(lt.latest);
+    return into;
   }
 
   function selectIds(select: Selector | { ids: string[] }): string[] {
@@ -648,32 +659,52 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     clearWindow,
     counterSet(select) {
       const set = new CounterSet();
-      for (const id of selectIds(select)) set.addSet(targetTotal(id));
+      for (const id of selectIds(select)) targetTotal(id, set);
       return set;
     },
     counterSetsByBuild(select) {
-      const groups = new Map<string, { commit?: string; firstSeen: number; lastSeen: number; set: CounterSet }>();
+      // Each group's set is summed on first read: a caller that only counts builds (carrying
+      // for /metrics stops at one build) does not copy every counter of the selection.
+      type Group = { commit?: string; firstSeen: number; lastSeen: number; parts: Array<CounterSet | Snapshot> };
+      const groups = new Map<string, Group>();
       const group = (commit: string | undefined) => {
         const k = commit ?? '';
         let g = groups.get(k);
-        if (!g) groups.set(k, (g = { ...(commit !== undefined ? { commit } : {}), firstSeen: Infinity, lastSeen: 0, set: new CounterSet() }));
+        if (!g) groups.set(k, (g = { ...(commit !== undefined ? { commit } : {}), firstSeen: Infinity, lastSeen: 0, parts: [] }));
         return g;
       };
       for (const tid of selectIds(select)) {
         const target = targets.get(tid);
         const archive = target?.windowStart === undefined ? archives.get(tid) : undefined;
-        if (archive) group(undefined).set.addSet(archive);
+        // Copied now: retention folds lifetimes into an archive in place (snapshots are never changed, only replaced).
+        if (archive) group(undefined).parts.push(new CounterSet().addSet(archive));
         for (const lt of lifetimes.get(tid)?.values() ?? []) {
           if (beforeWindow(target, lt)) continue;
           const commit = lt.meta.build?.commit;
           const g = group(commit === '' ? undefined : commit);
-          g.set.addSnapshot(lt.latest);
+          g.parts.push(lt.latest);
           g.firstSeen = Math.min(g.firstSeen, lt.meta.firstSeen);
           g.lastSeen = Math.max(g.lastSeen, lt.meta.lastSeen);
         }
       }
       // An archive alone (folded lifetimes) has no known first scrape: the oldest.
-      return [...groups.values()].map((g) => (g.firstSeen === Infinity ? { ...g, firstSeen: 0 } : g));
+      return [...groups.values()].map(({ parts, ...g }) => {
+        let set: CounterSet | undefined;
+        return {
+          ...g,
+          firstSeen: g.firstSeen === Infinity ? 0 : g.firstSeen,
+          get set(): CounterSet {
+            if (!set) {
+              set = new CounterSet();
+              for (const p of parts) {
+                if (p instanceof CounterSet) set.addSet(p);
+                else set.addSnapshot(p);
+              }
+            }
+            return set;
+          },
+        };
+      });
     },
     lifetimeSnapshots(targetIds) {
       const out: LifetimeSnapshots = new Map();
@@ -687,6 +718,20 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
     version: () => globalVersion,
     targetVersion: (id) => targetVersions.get(id) ?? 0,
     targetTotal,
+    targetWindow(tid) {
+      const target = targets.get(tid);
+      const archive = target?.windowStart === undefined ? archives.get(tid) : undefined;
+      const out = new Map<string, Snapshot>();
+      for (const lt of lifetimes.get(tid)?.values() ?? []) if (!beforeWindow(target, lt)) out.set(lt.meta.id, lt.latest);
+      return { version: targetVersions.get(tid) ?? 0, lifetimes: out, ...(archive ? { archive: new CounterSet().addSet(archive) } : {}) };
+    },
+    onChange(listener) {
+      changeListeners.push(listener);
+      return () => {
+        const i = changeListeners.indexOf(listener);
+        if (i >= 0) changeListeners.splice(i, 1);
+      };
+    },
     retention,
     sublevel,
   };

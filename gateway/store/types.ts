@@ -136,12 +136,42 @@ export interface StoreReader {
    * gateway, so the first scrape after one can already ask for counters only).
    */
   knownStructureId(targetId: string): string | undefined;
-  /**
-   * The target's window sum (what `counterSet({ ids: [id] })` copies), shared
-   * and read-only: a new object whenever `targetVersion` changes, so a reader
-   * holding the previous one can diff them (incremental service totals).
-   */
+  /** The target's window sum (what `counterSet({ ids: [id] })` gives): a new set on each call, the caller's to keep. */
   targetTotal(targetId: string): CounterSet;
+  /**
+   * What `targetTotal` sums, by reference: the newest snapshot of each
+   * lifetime in the target's window (immutable: an append replaces a
+   * lifetime's snapshot, never changes it) and a copy of the retention
+   * archive when it counts. With the target's version.
+   */
+  targetWindow(targetId: string): TargetWindow;
+  /**
+   * Calls `listener` after each append that changed a target's coverage,
+   * with the lifetime's snapshot before and after (so a reader can keep sums
+   * up to date from what changed). Only appends are announced: any other
+   * change (retention, clear, reload) moves `targetVersion` by more than the
+   * event's step, and a reader that sees a gap rebuilds from `targetWindow`.
+   * Returns the unsubscribe function.
+   */
+  onChange(listener: (change: TargetChange) => void): () => void;
+}
+
+export interface TargetWindow {
+  version: number;
+  lifetimes: Map<string, Snapshot>;
+  archive?: CounterSet;
+}
+
+/** One append's effect on a target's window sum. */
+export interface TargetChange {
+  targetId: string;
+  /** targetVersion before and after the append (after = previous + 1). */
+  previous: number;
+  version: number;
+  lifetimeId: string;
+  /** The lifetime's snapshot before the append; undefined for a new lifetime. */
+  before?: Snapshot;
+  after: Snapshot;
 }
 
 /**

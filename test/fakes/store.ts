@@ -11,6 +11,7 @@ import type {
   StoreReader,
   StoreWriter,
   StoredTarget,
+  TargetChange,
 } from '../../gateway/store/index.ts';
 
 interface FakeLifetime {
@@ -59,6 +60,7 @@ export function createFakeStore(opts: { clock?: Clock } = {}): FakeStore {
   const lifetimes = new Map<string, Map<string, FakeLifetime>>();
   const versions = new Map<string, number>();
   const writes: WriteCall[] = [];
+  const listeners: Array<(change: TargetChange) => void> = [];
   let globalVersion = 0;
   let failure: { cause: string; since: number } | undefined;
 
@@ -132,6 +134,10 @@ export function createFakeStore(opts: { clock?: Clock } = {}): FakeStore {
       byId.set(lifetimeId, { meta, latest });
       lifetimes.set(tid, byId);
       if (changed || !prev) bump(tid);
+      if (changed) {
+        const version = versions.get(tid)!;
+        for (const l of listeners) l({ targetId: tid, previous: version - 1, version, lifetimeId, ...(prev ? { before: prev.latest } : {}), after: latest });
+      }
       const result: AppendResult = { lifetimeId, newLifetime: !prev, restarted: !prev && byId.size > 1, changed, files: Object.keys(input.snapshot).length };
       writes.push({ op: 'append', input, now, result });
       return result;
@@ -210,6 +216,15 @@ export function createFakeStore(opts: { clock?: Clock } = {}): FakeStore {
     },
     version: () => globalVersion,
     targetVersion: (tid) => versions.get(tid) ?? 0,
+    targetWindow(tid) {
+      const out = new Map<string, Snapshot>();
+      for (const lt of lifetimes.get(tid)?.values() ?? []) if (inWindow(targets.get(tid), lt)) out.set(lt.meta.id, lt.latest);
+      return { version: versions.get(tid) ?? 0, lifetimes: out };
+    },
+    onChange(listener) {
+      listeners.push(listener);
+      return () => void listeners.splice(listeners.indexOf(listener), 1);
+    },
   };
   return store;
 }

@@ -111,6 +111,83 @@ export function summarizeCounters(ix: StructureIndex, c: FileCounters): FileSumm
 }
 
 /**
+ * Which counters of one file's summed vector are non-zero, as counts kept up
+ * to date one flip at a time (`flip`), so that a file whose counters keep
+ * changing is summarised in O(1) (`summary`) instead of one pass over them.
+ * `summary()` equals `summarizeCounters(ix, counters)` as long as every
+ * zero/non-zero change of `counters` was passed to `flip` and its shape
+ * (vector lengths) did not change (the owner drops the counts then).
+ */
+export class CoverageCounts {
+  private s = 0;
+  private f = 0;
+  private b = 0;
+  private bTotal = 0;
+  private l = 0;
+  private go = 0;
+  private readonly lineHits: Int32Array;
+  private readonly goWeightOf?: Float64Array;
+
+  constructor(
+    private readonly ix: StructureIndex,
+    c: FileCounters,
+  ) {
+    this.lineHits = new Int32Array(ix.lines);
+    if (ix.facts.go) {
+      this.goWeightOf = new Float64Array(ix.nS);
+      for (let k = 0; k < ix.goIdx!.length; k++) {
+        const i = ix.goIdx![k]!;
+        if (i >= 0) this.goWeightOf[i]! += ix.goWeight![k]!;
+      }
+    }
+    for (let i = 0; i < ix.nS; i++) if (c.s[i] ?? 0) this.statement(i, 1);
+    for (let i = 0; i < ix.nF; i++) if (c.f[i] ?? 0) this.f++;
+    for (let i = 0; i < ix.nB; i++) {
+      const hits = c.b[i];
+      this.bTotal += Math.max(ix.arms[i]!, hits?.length ?? 0);
+      if (hits) for (let k = 0; k < hits.length; k++) if ((hits[k] ?? 0) > 0) this.b++;
+    }
+  }
+
+  private statement(i: number, d: 1 | -1): void {
+    this.s += d;
+    const slot = this.ix.lineSlot[i]!;
+    if (slot >= 0) {
+      const before = this.lineHits[slot]!;
+      this.lineHits[slot] = before + d;
+      if (before === 0) this.l++;
+      else if (before + d === 0) this.l--;
+    }
+    if (this.goWeightOf) this.go += d * this.goWeightOf[i]!;
+  }
+
+  /** Counter `i` of kind `kind` (branch `i`, arm `arm`) became non-zero (`d = 1`) or zero (`d = -1`). */
+  flip(kind: 's' | 'f' | 'b', i: number, d: 1 | -1, arm = 0): void {
+    if (kind === 's') {
+      if (i < this.ix.nS) this.statement(i, d);
+    } else if (kind === 'f') {
+      if (i < this.ix.nF) this.f += d;
+    } else if (i < this.ix.nB && arm >= 0) this.b += d;
+  }
+
+  summary(): FileSummary {
+    const ix = this.ix;
+    let total = 0;
+    if (ix.facts.go) for (let k = 0; k < ix.goWeight!.length; k++) total += ix.goWeight![k]!;
+    const summary: Summary = {
+      lines: totals(this.l, ix.lines),
+      statements: ix.facts.go ? totals(this.go, total) : totals(this.s, ix.nS),
+      functions: totals(this.f, ix.nF),
+      branches: totals(this.b, this.bTotal),
+      semantics: ix.facts.go ? 'go-statements' : 'istanbul',
+    };
+    if (!ix.facts.functionsAvailable) summary.functions.available = false;
+    if (!ix.facts.branchesAvailable) summary.branches.available = false;
+    return { summary, facts: ix.facts };
+  }
+}
+
+/**
  * Summaries of counter sets by structure index. Indexes are kept per
  * structure hash (a content hash: a hash never names two structures).
  */

@@ -18,7 +18,7 @@
 import type { CounterSet, FileCounters, Snapshot, Summary } from '../model/index.ts';
 import type { FileSummary } from '../model/summary.ts';
 import type { TargetChange, TargetWindow } from '../store/index.ts';
-import { combineFileSummaries, type Summarizer } from './fast-summary.ts';
+import { CoverageCounts, combineFileSummaries, type Summarizer } from './fast-summary.ts';
 
 export interface TotalsSource {
   targetVersion(targetId: string): number;
@@ -27,6 +27,8 @@ export interface TotalsSource {
 
 interface Entry {
   counters: FileCounters;
+  /** Which counters are non-zero, kept per flip while the path has this one structure (see CoverageCounts). */
+  cov?: CoverageCounts;
   /** How many member parts (lifetime snapshots, archives) have this (path, structure): the entry goes when none has. */
   refs: number;
 }
@@ -129,6 +131,16 @@ export class ServiceTotals {
         this.fileSummaries.delete(path);
         continue;
       }
+      if (byHash.size === 1) {
+        // One structure (the common case): the summary from the entry's counts, built once by a full pass.
+        const [hash, e] = byHash.entries().next().value as [string, Entry];
+        if (!e.cov) {
+          const ix = this.summarizer.index(hash);
+          if (ix) e.cov = new CoverageCounts(ix, e.counters);
+        }
+        this.fileSummaries.set(path, e.cov?.summary());
+        continue;
+      }
       this.fileSummaries.set(path, this.summarizer.file(path, new Map([...byHash].map(([h, e]) => [h, e.counters]))));
     }
     this.dirty.clear();
@@ -181,44 +193,59 @@ export class ServiceTotals {
       return;
     }
     subtractInto(e.counters, c);
+    e.cov = undefined; // rebuilt on the next read (removals are rare: restarts seen late, retention, clears)
   }
 }
 
 /**
  * Adds `next - prev` into the entry (prev absent: adds next). True when a
- * counter of the sum went from zero to non-zero or back: summaries (covered
- * of total, for every kind) depend only on which counters are zero, so only
- * then must the file be summarised again.
+ * counter of the sum went from zero to non-zero or back, or a vector grew:
+ * summaries (covered of total, for every kind) depend only on which counters
+ * are zero, so only then must the file be summarised again. The entry's
+ * counts follow each flip; a vector that grew drops them (rebuilt on read).
  */
 function addDiff(e: Entry, next: FileCounters, prev: FileCounters | undefined): boolean {
   const t = e.counters;
-  let flipped = addVecDiff(t.s, next.s, prev?.s);
-  if (addVecDiff(t.f, next.f, prev?.f)) flipped = true;
+  let flags = addVecDiff(t.s, next.s, prev?.s, e.cov, 's', 0);
+  flags |= addVecDiff(t.f, next.f, prev?.f, e.cov, 'f', 0);
   const nb = Math.max(next.b.length, prev?.b.length ?? 0);
   for (let i = 0; i < nb; i++) {
-    if (t.b[i] === undefined) t.b[i] = [];
-    if (addVecDiff(t.b[i]!, next.b[i] ?? [], prev?.b[i])) flipped = true;
+    if (t.b[i] === undefined) {
+      t.b[i] = [];
+      flags |= GREW;
+    }
+    flags |= addVecDiff(t.b[i]!, next.b[i] ?? [], prev?.b[i], e.cov, 'b', i);
   }
-  return flipped || prev === undefined;
+  if (flags & GREW) e.cov = undefined;
+  return flags !== 0 || prev === undefined;
 }
 
-/** dst += a - b, element-wise; true when an element crossed zero (no closure per call: this runs for every changed file of every append). */
-function addVecDiff(dst: number[], a: number[], b: number[] | undefined): boolean {
-  let flipped = false;
+const FLIPPED = 1;
+const GREW = 2;
+
+/** dst += a - b, element-wise; FLIPPED when an element crossed zero, GREW when dst got longer (no closure per call: this runs for every changed file of every append). */
+function addVecDiff(dst: number[], a: number[], b: number[] | undefined, cov: CoverageCounts | undefined, kind: 's' | 'f' | 'b', branch: number): number {
+  let flags = 0;
   const n = Math.max(a.length, b?.length ?? 0);
   for (let i = 0; i < n; i++) {
     const d = (a[i] ?? 0) - (b?.[i] ?? 0);
     const old = dst[i];
-    if (d !== 0) {
-      const now = (old ?? 0) + d;
+    if (old === undefined) {
+      dst[i] = d;
+      flags |= GREW;
+    } else if (d !== 0) {
+      const now = old + d;
       dst[i] = now;
-      if ((old === undefined || old === 0) !== (now === 0)) flipped = true;
-    } else if (old === undefined) {
-      dst[i] = 0;
-      flipped = true;
+      if ((old === 0) !== (now === 0)) {
+        flags |= FLIPPED;
+        if (cov) {
+          if (kind === 'b') cov.flip('b', branch, now === 0 ? -1 : 1, i);
+          else cov.flip(kind, i, now === 0 ? -1 : 1);
+        }
+      }
     }
   }
-  return flipped;
+  return flags;
 }
 
 function subtractInto(t: FileCounters, c: FileCounters): void {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Level } from 'level';
 import { createCoverageStore, type AppendInput, type CoverageStore } from '../../gateway/store/index.ts';
 import { createCoverageQuery } from '../../gateway/merge/index.ts';
-import { Summarizer, indexStructure, summarizeCounters } from '../../gateway/merge/fast-summary.ts';
+import { CoverageCounts, Summarizer, indexStructure, summarizeCounters } from '../../gateway/merge/fast-summary.ts';
 import { CounterSet, splitCoverageMap, summarize, summarizeFiles, type CoverageMapData } from '../../gateway/model/index.ts';
 import { summarizeOne } from '../../gateway/model/summary.ts';
 import { joinFile } from '../../gateway/model/split.ts';
@@ -93,6 +93,33 @@ describe('merge: incremental service totals and summaries from counters', () => 
       for (const file of Object.values(snapshot)) {
         const st = structures.get(file.structure)!;
         expect(summarizeCounters(indexStructure(st), file.counters)).to.deep.equal(summarizeOne(joinFile(st, file.counters)));
+      }
+    }
+  });
+
+  it('keeps per-flip coverage counts equal to a full summary while counters cross zero both ways (property)', () => {
+    const r = rng(23);
+    for (let round = 0; round < 40; round++) {
+      const { structures, snapshot } = splitCoverageMap(coverageMap(round % 2, r, 3));
+      for (const file of Object.values(snapshot)) {
+        const ix = indexStructure(structures.get(file.structure)!);
+        const c = structuredClone(file.counters);
+        const counts = new CoverageCounts(ix, c);
+        for (let step = 0; step < 30; step++) {
+          // Set a random counter to 0 or to a count, telling the counts when it crossed zero.
+          const kind = (['s', 'f', 'b'] as const)[Math.floor(r() * 3)]!;
+          const v = r() < 0.5 ? 0 : 1 + Math.floor(r() * 4);
+          const vec = kind === 'b' ? c.b[Math.floor(r() * c.b.length)] : c[kind];
+          if (!vec || vec.length === 0) continue;
+          const i = Math.floor(r() * vec.length);
+          const was = vec[i]!;
+          vec[i] = v;
+          if ((was === 0) !== (v === 0)) {
+            if (kind === 'b') counts.flip('b', c.b.indexOf(vec), v === 0 ? -1 : 1, i);
+            else counts.flip(kind, i, v === 0 ? -1 : 1);
+          }
+          expect(counts.summary(), `round ${round} step ${step}`).to.deep.equal(summarizeCounters(ix, c));
+        }
       }
     }
   });

@@ -124,7 +124,9 @@ class Scan {
       const c = buf[i++];
       if (c === RBRACKET) {
         this.i = i;
-        return out;
+        // push() leaves spare capacity (up to half again); the newest snapshot keeps these
+        // arrays for as long as the target lives, so keep an exact-size copy.
+        return out.slice();
       }
       if (c !== COMMA) throw MISS;
     }

@@ -206,6 +206,12 @@ export class ServiceTotals {
  */
 function addDiff(e: Entry, next: FileCounters, prev: FileCounters | undefined): boolean {
   const t = e.counters;
+  if (!prev && t.s.length === 0 && t.f.length === 0 && t.b.length === 0) {
+    // A new entry: exact-size copies (growing empty arrays element by element leaves spare capacity in every one).
+    e.counters = { s: next.s.slice(), f: next.f.slice(), b: next.b.map((arms) => arms.slice()) };
+    e.cov = undefined;
+    return true;
+  }
   let flags = addVecDiff(t.s, next.s, prev?.s, e.cov, 's', 0);
   flags |= addVecDiff(t.f, next.f, prev?.f, e.cov, 'f', 0);
   const nb = Math.max(next.b.length, prev?.b.length ?? 0);

@@ -1,5 +1,13 @@
 import { readFile } from 'node:fs/promises';
-import { CoreV1Api, KubeConfig, ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import type { CoreV1Api, KubeConfig, ListWatch, Watch, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+
+/**
+ * The client is loaded on first use, not with the gateway: it is a large
+ * module tree (about 25 MB of heap as source and code) that a gateway
+ * without kubernetes_sd_configs never needs.
+ */
+let clientModule: Promise<typeof import('@kubernetes/client-node')> | undefined;
+const client = () => (clientModule ??= import('@kubernetes/client-node'));
 import type { KubernetesSDConfig, KubernetesSDRole } from '../config/types.ts';
 import { describeError } from '../errors.ts';
 import {
@@ -105,6 +113,7 @@ export function createKubernetesSDDiscoverer(opts: KubernetesSDOptions): Kuberne
   let settle: (() => void) | undefined;
 
   async function kubeConfig(): Promise<KubeConfig> {
+    const { KubeConfig } = await client();
     const kc = new KubeConfig();
     if (cfg.kubeconfig_file !== undefined) {
       kc.loadFromFile(cfg.kubeconfig_file);
@@ -192,8 +201,8 @@ export function createKubernetesSDDiscoverer(opts: KubernetesSDOptions): Kuberne
    * without a single event is resumed only after the back-off, so a server or
    * proxy that closes every watch at once is not hammered in a loop.
    */
-  function trackedWatch(kc: KubeConfig, inf: Informer): Watch {
-    const inner = new Watch(kc);
+  function trackedWatch(k8s: typeof import('@kubernetes/client-node'), kc: KubeConfig, inf: Informer): Watch {
+    const inner = new k8s.Watch(kc);
     const wrapper = Object.create(inner) as Watch;
     wrapper.watch = async (path, query, callback, done) => {
       if (stopped) {
@@ -290,7 +299,8 @@ export function createKubernetesSDDiscoverer(opts: KubernetesSDOptions): Kuberne
 
   async function startInformers(): Promise<void> {
     const kc = await kubeConfig();
-    const api = kc.makeApiClient(CoreV1Api);
+    const k8s = await client();
+    const api = kc.makeApiClient(k8s.CoreV1Api);
     const nss = await namespaces();
     for (const resource of RESOURCES_OF_ROLE[cfg.role]) {
       for (const namespace of nss) {
@@ -309,7 +319,7 @@ export function createKubernetesSDDiscoverer(opts: KubernetesSDOptions): Kuberne
         scheduleRebuild(); // runs after ListWatch has put the items in its cache
         return result;
       };
-      const lw = new ListWatch<KubernetesObject>(inf.path, trackedWatch(kc, inf), listFn, false, sel.labelSelector, sel.fieldSelector);
+      const lw = new k8s.ListWatch<KubernetesObject>(inf.path, trackedWatch(k8s, kc, inf), listFn, false, sel.labelSelector, sel.fieldSelector);
       for (const verb of ['add', 'update', 'delete'] as const) lw.on(verb, () => scheduleRebuild());
       lw.on('error', (err: unknown) => failed(inf, err));
       inf.lw = lw;

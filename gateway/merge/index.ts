@@ -83,7 +83,15 @@ export function createCoverageQuery(store: StoreReader): CoverageQuery {
 
   function fromSet(set: CounterSet): MergedCoverage {
     const { map, missing } = set.toCoverageMap((h) => store.structure(h));
-    return { map, missing, summary: summarize(map) };
+    // Summarised on first read: GET /api/v1/coverage encodes the map and never reads it.
+    let summary: Summary | undefined;
+    return {
+      map,
+      missing,
+      get summary(): Summary {
+        return (summary ??= summarize(map));
+      },
+    };
   }
 
   return {

@@ -6,9 +6,11 @@ cd "$(dirname "$0")/.."
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 data=$(mktemp -d)
 log=$(mktemp)
-npm start --silent -- --listen "127.0.0.1:${port}" --storage.path "$data" >"$log" 2>&1 &
+# Its own session, so the whole group (npm, sh and the gateway npm starts) is stopped at exit:
+# killing npm alone left the gateway running.
+setsid npm start --silent -- --listen "127.0.0.1:${port}" --storage.path "$data" >"$log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; rm -rf "$data"' EXIT
+trap 'kill -- -$pid 2>/dev/null || true; sleep 0.5; rm -rf "$data"' EXIT
 for i in $(seq 1 100); do
   if curl -fsS "http://127.0.0.1:${port}/-/ready" >/dev/null 2>&1; then
     echo "ready after $((i * 100))ms"

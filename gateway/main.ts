@@ -147,6 +147,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
         envelopeFiles: (targetId, id) => store.envelopeFiles(targetId, id),
         structure: (hash) => store.structure(hash),
         knownStructureId: (targetId) => store.knownStructureId(targetId),
+        currentSnapshot: (targetId) => store.currentSnapshot(targetId),
         async append(input, now) {
           const build = await buildDiffs.fromBuild(input.target.job, input.build, now);
           const r = await store.append({ ...input, ...(build !== undefined ? { build } : {}) }, now);

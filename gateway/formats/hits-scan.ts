@@ -28,6 +28,7 @@ import { isUtf8 } from 'node:buffer';
 import { checkHitsPath, markHitsValidated } from './validate.ts';
 import { jsonTooDeep, MAX_COVERAGE_JSON_DEPTH } from './json.ts';
 import type { FileCounters } from '../model/index.ts';
+import type { PreviousCounters } from './types.ts';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -94,64 +95,85 @@ class Scan {
     throw MISS;
   }
 
-  /** `[n, n, …]` of plain non-negative integers: one tight loop over local indices (the hot path). */
-  counters(): number[] {
+  /**
+   * `[n, n, …]` of plain non-negative integers: one tight loop over local
+   * indices (the hot path). With `prev` (the same array from the target's
+   * previous read), values are compared as they are read and, when all are
+   * equal, `prev` itself is returned: no array is built for counters that
+   * did not move, which on a repeat scrape is most of them.
+   */
+  counters(prev?: readonly number[]): number[] {
     this.expect(LBRACKET);
     const buf = this.buf;
     const n = buf.length;
-    const out: number[] = [];
+    // Until the first value that differs from prev, nothing is copied (`out` stays undefined).
+    let out: number[] | undefined = prev ? undefined : [];
+    let k = 0;
     let i = this.i;
     while (i < n && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i++;
     if (i < n && buf[i] === RBRACKET) {
       this.i = i + 1;
-      return out;
+      return prev && prev.length === 0 ? (prev as number[]) : [];
     }
+    // One load per byte (`c` is the byte at `i`, -1 past the end).
+    let c = i < n ? buf[i]! : -1;
     for (;;) {
-      while (i < n && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i++;
+      while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = ++i < n ? buf[i]! : -1;
       const start = i;
       let v = 0;
-      while (i < n) {
-        const c = buf[i]!;
-        if (c < 0x30 || c > 0x39) break;
+      while (c >= 0x30 && c <= 0x39) {
         v = v * 10 + (c - 0x30);
-        i++;
+        c = ++i < n ? buf[i]! : -1;
       }
       const len = i - start;
       if (len === 0 || len > MAX_DIGITS || (len > 1 && buf[start] === 0x30)) throw MISS;
-      out.push(v);
-      while (i < n && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i++;
-      if (i >= n) throw MISS;
-      const c = buf[i++];
-      if (c === RBRACKET) {
-        this.i = i;
-        // push() leaves spare capacity (up to half again); the newest snapshot keeps these
-        // arrays for as long as the target lives, so keep an exact-size copy.
-        return out.slice();
+      if (out !== undefined) out.push(v);
+      else if (k < prev!.length && prev![k] === v) k++;
+      else {
+        out = prev!.slice(0, k);
+        out.push(v);
       }
-      if (c !== COMMA) throw MISS;
+      while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = ++i < n ? buf[i]! : -1;
+      if (c === COMMA) {
+        c = ++i < n ? buf[i]! : -1;
+        continue;
+      }
+      if (c !== RBRACKET) throw MISS;
+      this.i = i + 1;
+      if (out === undefined) return k === prev!.length ? (prev as number[]) : prev!.slice(0, k);
+      // push() leaves spare capacity (up to half again); the newest snapshot keeps these
+      // arrays for as long as the target lives, so keep an exact-size copy.
+      return out.slice();
     }
   }
 
-  /** `[[n, …], …]`. */
-  branches(): number[][] {
+  /** `[[n, …], …]`; `prev` itself when every arm is prev's (see counters). */
+  branches(prev?: readonly number[][]): number[][] {
     this.expect(LBRACKET);
     const out: number[][] = [];
+    let same = prev !== undefined;
     this.ws();
     if (this.buf[this.i] === RBRACKET) {
       this.i++;
-      return out;
+      return same && prev!.length === 0 ? (prev as number[][]) : out;
     }
     for (;;) {
-      out.push(this.counters());
+      const arms = this.counters(prev?.[out.length]);
+      if (same && arms !== prev![out.length]) same = false;
+      out.push(arms);
       this.ws();
       const c = this.buf[this.i++];
-      if (c === RBRACKET) return out;
+      if (c === RBRACKET) return same && out.length === prev!.length ? (prev as number[][]) : out;
       if (c !== COMMA) throw MISS;
     }
   }
 
-  /** `{"s": […], "f": […], "b": [[…]]}` in any order, each once; `b` may be left out (as validateHits allows). */
-  file(): FileCounters {
+  /**
+   * `{"s": […], "f": […], "b": [[…]]}` in any order, each once; `b` may be
+   * left out (as validateHits allows). `prev` itself when every counter
+   * equals prev's.
+   */
+  file(prev?: FileCounters): FileCounters {
     this.expect(LBRACE);
     let s: number[] | undefined;
     let f: number[] | undefined;
@@ -167,9 +189,9 @@ class Scan {
       const key = buf[i + 1];
       this.i = i + 3;
       this.expect(COLON);
-      if (key === 0x73 /* s */ && !s) s = this.counters();
-      else if (key === 0x66 /* f */ && !f) f = this.counters();
-      else if (key === 0x62 /* b */ && !b) b = this.branches();
+      if (key === 0x73 /* s */ && !s) s = this.counters(prev?.s);
+      else if (key === 0x66 /* f */ && !f) f = this.counters(prev?.f);
+      else if (key === 0x62 /* b */ && !b) b = this.branches(prev?.b);
       else throw MISS;
       this.ws();
       const c = this.buf[this.i++];
@@ -177,7 +199,8 @@ class Scan {
       if (c !== COMMA) throw MISS;
     }
     if (!s || !f) throw MISS;
-    return { s, f, b: b ?? [] };
+    b ??= prev && prev.b.length === 0 ? prev.b : [];
+    return prev && s === prev.s && f === prev.f && b === prev.b ? prev : { s, f, b };
   }
 
   /** The bytes of any JSON value (balanced; checked afterwards by JSON.parse). */
@@ -222,7 +245,7 @@ class Scan {
  * The envelope of a counters-only reply, read from its bytes, with `hits`
  * validated; `undefined` for anything else (see the contract above).
  */
-export function scanHitsEnvelope(buf: Buffer): Record<string, unknown> | undefined {
+export function scanHitsEnvelope(buf: Buffer, previous?: PreviousCounters): Record<string, unknown> | undefined {
   if (!isUtf8(buf)) return undefined; // the slow path names it (asText)
   const scan = new Scan(buf);
   try {
@@ -247,7 +270,7 @@ export function scanHitsEnvelope(buf: Buffer): Record<string, unknown> | undefin
             const path = checkHitsPath(scan.string());
             if (path === undefined || Object.hasOwn(hits, path) || path === '__proto__') throw MISS;
             scan.expect(COLON);
-            hits[path] = scan.file();
+            hits[path] = scan.file(previous?.(path));
             scan.ws();
             const c = buf[scan.i++];
             if (c === RBRACE) break;

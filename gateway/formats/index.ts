@@ -146,7 +146,7 @@ async function decodeUnchecked(body: Buffer | string | object, ctx: DecodeContex
   const type = mediaType(ctx.contentType);
 
   // Counters-only replies are read from their bytes (./hits-scan.ts); anything else it does not answer.
-  const scanned = Buffer.isBuffer(body) && !ctx.fullParseOnly && (declared === 'covgate' || declared === 'auto') ? scanHitsEnvelope(body) : undefined;
+  const scanned = Buffer.isBuffer(body) && !ctx.fullParseOnly && (declared === 'covgate' || declared === 'auto') ? scanHitsEnvelope(body, ctx.previousCounters) : undefined;
   if (scanned) return decodeEnvelope(scanned, ctx);
   if (declared === 'covgate' || type === ENVELOPE_CONTENT_TYPE) return decodeEnvelope(toJson(body, 'covgate envelope'), ctx);
   // A tar or multipart upload of a GOCOVERDIR (push ingest): binary, so it never goes through the text path.

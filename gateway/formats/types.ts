@@ -69,7 +69,21 @@ export interface DecodeContext {
    * Istanbul byte scanner: tests and benchmarks compare the two paths with it.
    */
   fullParseOnly?: boolean;
+  /**
+   * The counters the gateway holds for this target's files (its current
+   * lifetime's newest; see Ingester.previousCounters). A counters-only reply
+   * read from its bytes returns these very arrays where every value is equal,
+   * so counters that did not move are neither copied nor compared again.
+   */
+  previousCounters?: PreviousCounters;
 }
+
+/**
+ * The counters already held for a file, or undefined. Only ever compared
+ * with: a decoder returns one of these arrays when, and only when, every value
+ * read equals it. Never modified (snapshots are immutable once stored).
+ */
+export type PreviousCounters = (path: string) => FileCounters | undefined;
 
 /**
  * One payload format. `decode` turns the payload (already parsed JSON for JSON

@@ -36,7 +36,12 @@ export function forwardRoutes(deps: ForwardRoutesDeps) {
       const target = decodeForwardedTarget(ctx.get(FORWARDED_TARGET_HEADER) || undefined);
       const body = await readBody(ctx, deps.bodyLimit());
       if (body.length === 0) throw errors.badData('request body is empty: send a covgate envelope');
-      const decoded = await decodePayload(body, { declaredFormat: 'covgate', contentType: ctx.get('Content-Type') || undefined, counters: 'cumulative' });
+      const decoded = await decodePayload(body, {
+        declaredFormat: 'covgate',
+        contentType: ctx.get('Content-Type') || undefined,
+        counters: 'cumulative',
+        previousCounters: deps.ingester.previousCounters(target.id),
+      });
       if (decoded.instance === undefined) throw errors.badData('a forwarded envelope needs an "instance" (the shard lifetime it carries)');
       // The shard sends each lifetime's cumulative state; a forwarded target keeps the source it has on the shard.
       const r = await deps.ingester.ingest({

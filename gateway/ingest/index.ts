@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { errors } from '../errors.ts';
 import { splitCoverageMap, type FileCounters, type FileStructure, type Snapshot } from '../model/index.ts';
-import type { Decoded } from '../formats/types.ts';
+import type { Decoded, PreviousCounters } from '../formats/types.ts';
 import { validateHits } from '../formats/validate.ts';
 import type { Clock } from '../clock/index.ts';
 import type { AppendInput, AppendResult, StoreReader, StoreWriter, StoredTarget, TargetSource } from '../store/index.ts';
@@ -42,10 +42,16 @@ export interface Ingester {
    * restart; only while the store still holds its files.
    */
   knownStructure(targetId: string, current?: string): string | undefined;
+  /**
+   * For decodePayload's `previousCounters`: the counters the store holds for
+   * the target's files (its current lifetime's newest snapshot), so a repeat
+   * scrape's unchanged counters come back as the stored arrays themselves.
+   */
+  previousCounters(targetId: string): PreviousCounters | undefined;
 }
 
 /** What the ingester needs of the store: its write side plus the two lookups that resolve counters-only replies. */
-export type IngestStore = Pick<StoreWriter, 'append'> & Pick<StoreReader, 'envelopeFiles' | 'structure' | 'knownStructureId'>;
+export type IngestStore = Pick<StoreWriter, 'append'> & Pick<StoreReader, 'envelopeFiles' | 'structure' | 'knownStructureId' | 'currentSnapshot'>;
 
 export interface IngesterDeps {
   store: IngestStore;
@@ -79,7 +85,15 @@ export function createIngester(deps: IngesterDeps): Ingester {
       const id = current ?? deps.store.knownStructureId(targetId);
       return id !== undefined && deps.store.envelopeFiles(targetId, id) !== undefined ? id : undefined;
     },
+    previousCounters(targetId) {
+      return previousCounters(deps.store.currentSnapshot(targetId));
+    },
   };
+}
+
+/** A lookup of a snapshot's counters by path (decodePayload's `previousCounters`). */
+export function previousCounters(snapshot: Snapshot | undefined): PreviousCounters | undefined {
+  return snapshot ? (path) => (Object.hasOwn(snapshot, path) ? snapshot[path]!.counters : undefined) : undefined;
 }
 
 const structureUnknown = (id: string) => errors.structureUnknown(`counters-only reply for structure ${JSON.stringify(id)} which the gateway does not hold`);
@@ -115,7 +129,11 @@ function checkHits(path: string, hits: FileCounters, structure: FileStructure): 
  * COVGATE_STRUCTURE_UNKNOWN for a counters-only reply the store cannot
  * resolve. Pure apart from the two store lookups.
  */
-export function toAppendInput(decoded: Decoded, target: IngestTarget, store: Pick<StoreReader, 'envelopeFiles' | 'structure'>): Omit<AppendInput, 'target'> & { target: IngestTarget } {
+export function toAppendInput(
+  decoded: Decoded,
+  target: IngestTarget,
+  store: Pick<StoreReader, 'envelopeFiles' | 'structure'> & Partial<Pick<StoreReader, 'currentSnapshot'>>,
+): Omit<AppendInput, 'target'> & { target: IngestTarget } {
   const base = {
     target,
     instance: decoded.instance,
@@ -140,8 +158,19 @@ export function toAppendInput(decoded: Decoded, target: IngestTarget, store: Pic
     const files = id ? store.envelopeFiles(target.id, id) : undefined;
     if (!id || !files) throw structureUnknown(id ?? '(none)');
     const snapshot: Snapshot = {};
-    for (const [path, hits] of Object.entries(decoded.hits)) {
+    // Counters a decoder returned as the stored ones themselves (previousCounters) keep the stored
+    // entry: it was checked when stored, and the store sees at once that the file did not change.
+    const current = store.currentSnapshot?.(target.id);
+    const paths = Object.keys(decoded.hits);
+    for (let i = 0; i < paths.length; i++) {
+      const path = paths[i]!;
+      const hits = decoded.hits[path]!;
       const hash = files[path];
+      const held = current && Object.hasOwn(current, path) ? current[path] : undefined;
+      if (held && held.counters === hits && held.structure === hash) {
+        snapshot[path] = held;
+        continue;
+      }
       const structure = hash ? store.structure(hash) : undefined;
       if (!hash || !structure) throw structureUnknown(id);
       checkHits(path, hits, structure);

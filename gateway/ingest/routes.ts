@@ -47,14 +47,15 @@ export function pushIngestRoutes(deps: PushIngestDeps) {
       labels.instance ??= 'push';
       const body = await readBody(ctx, deps.bodyLimit());
       if (body.length === 0) throw errors.badData('request body is empty: send a coverage profile in any supported format');
+      const id = `${PUSH_TARGET_PREFIX}${targetId(labels)}`;
       const decoded = await decodePayload(body, {
         declaredFormat: format as ScrapeFormat,
         contentType: ctx.get('Content-Type') || undefined,
         instanceHeader: ctx.get('X-Coverage-Instance') || undefined,
         counters: 'cumulative',
         requireFiles: true, // an empty push is a mistake, not a process that ran nothing
+        previousCounters: deps.ingester.previousCounters(id),
       });
-      const id = `${PUSH_TARGET_PREFIX}${targetId(labels)}`;
       const r = await deps.ingester.ingest({ decoded, source: 'push', target: { id, job, labels } });
       deps.onIngested?.(r.changed);
       ctx.status = 202;

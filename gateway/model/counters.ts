@@ -27,12 +27,15 @@ export function subtractCounters(a: FileCounters, b: FileCounters): FileCounters
 
 /** True when some counter of `next` is lower than in `prev`: the process restarted. */
 export function countersDecreased(prev: FileCounters, next: FileCounters): boolean {
-  for (let i = 0; i < prev.s.length; i++) if ((next.s[i] ?? 0) < prev.s[i]!) return true;
-  for (let i = 0; i < prev.f.length; i++) if ((next.f[i] ?? 0) < prev.f[i]!) return true;
+  // The same array is the same counters (a repeat scrape's unchanged ones come back as the stored arrays).
+  if (prev === next) return false;
+  if (prev.s !== next.s) for (let i = 0; i < prev.s.length; i++) if ((next.s[i] ?? 0) < prev.s[i]!) return true;
+  if (prev.f !== next.f) for (let i = 0; i < prev.f.length; i++) if ((next.f[i] ?? 0) < prev.f[i]!) return true;
+  if (prev.b === next.b) return false;
   for (let i = 0; i < prev.b.length; i++) {
     const p = prev.b[i]!;
     const n = next.b[i] ?? [];
-    for (let k = 0; k < p.length; k++) if ((n[k] ?? 0) < p[k]!) return true;
+    if (p !== n) for (let k = 0; k < p.length; k++) if ((n[k] ?? 0) < p[k]!) return true;
   }
   return false;
 }
@@ -60,7 +63,7 @@ export function continuesLifetime(prev: Snapshot, next: Snapshot, opts: { sameIn
     const path = paths[i]!;
     const p = prev[path]!;
     const n = next[path];
-    if (!n) continue; // a file not (yet) loaded in this read: not a restart by itself
+    if (!n || n === p) continue; // a file not (yet) loaded in this read: not a restart by itself
     if (n.structure !== p.structure) {
       if (opts.sameInstance) continue;
       return false;

@@ -229,6 +229,7 @@ export class ScrapeTarget {
         instanceHeader: res.headers['x-coverage-instance'],
         counters: config.counters,
         loadSource: (u) => this.loadSource(u),
+        previousCounters: deps.ingester.previousCounters(this.id),
       });
     } catch (err) {
       throw scrubbed(err, res);

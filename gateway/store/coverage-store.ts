@@ -725,6 +725,11 @@ export function createCoverageStore(db: Db, options: CoverageStoreOptions = {}):
       for (const lt of lifetimes.get(tid)?.values() ?? []) if (!beforeWindow(target, lt)) out.set(lt.meta.id, lt.latest);
       return { version: targetVersions.get(tid) ?? 0, lifetimes: out, ...(archive ? { archive: new CounterSet().addSet(archive) } : {}) };
     },
+    currentSnapshot(tid) {
+      const target = targets.get(tid);
+      const lt = target?.current !== undefined ? lifetimes.get(tid)?.get(target.current) : undefined;
+      return lt && !beforeWindow(target, lt) ? lt.latest : undefined;
+    },
     onChange(listener) {
       changeListeners.push(listener);
       return () => {

@@ -155,6 +155,7 @@ function writeChanges(w: Writer, ref: number, prev: FileCounters, next: FileCoun
   scratch.length = 0;
   // One flat index over s, f and the branch arms, in that order (no closure per file: this runs
   // for every file of every repeat scrape).
+  if (prev === next) return false;
   let idx = changedInto(scratch, prev.s, next.s, 0);
   idx = changedInto(scratch, prev.f, next.f, idx);
   for (let i = 0; i < next.b.length; i++) idx = changedInto(scratch, prev.b[i]!, next.b[i]!, idx);
@@ -173,6 +174,7 @@ function writeChanges(w: Writer, ref: number, prev: FileCounters, next: FileCoun
 
 /** Pushes (index, new value) of every counter of `n` that differs from `p`; returns the next flat index. */
 function changedInto(scratch: number[], p: number[], n: number[], idx: number): number {
+  if (p === n) return idx + n.length;
   for (let i = 0; i < n.length; i++, idx++) if (n[i] !== p[i]) scratch.push(idx, n[i]!);
   return idx;
 }

@@ -146,6 +146,12 @@ export interface StoreReader {
    */
   targetWindow(targetId: string): TargetWindow;
   /**
+   * The newest snapshot of the target's current lifetime (by reference,
+   * immutable), when that lifetime is in the window: what a repeat scrape's
+   * counters are compared with (Ingester.previousCounters).
+   */
+  currentSnapshot(targetId: string): Snapshot | undefined;
+  /**
    * Calls `listener` after each append that changed a target's coverage,
    * with the lifetime's snapshot before and after (so a reader can keep sums
    * up to date from what changed). Only appends are announced: any other

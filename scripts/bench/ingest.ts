@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import libCoverage from 'istanbul-lib-coverage';
 import { Level } from 'level';
 import { decodePayload } from '../../gateway/formats/index.ts';
-import { toAppendInput } from '../../gateway/ingest/index.ts';
+import { previousCounters, toAppendInput } from '../../gateway/ingest/index.ts';
 import { CounterSet, addCountersInto, cloneCounters, splitCoverageMap, type CoverageMapData, type FileCounters } from '../../gateway/model/index.ts';
 import { createCoverageStore } from '../../gateway/store/index.ts';
 import { alternate, quick, reportRow } from './lib/harness.ts';
@@ -95,7 +95,8 @@ try {
   const envCtx = { declaredFormat: 'auto' as const, contentType: 'application/vnd.covgate.v1+json' };
   let now = 1_000_000;
   const ingest = async (body: Buffer) => {
-    const decoded = await decodePayload(body, envCtx);
+    // As the scrape stage does: the target's stored counters, which unchanged ones come back as.
+    const decoded = await decodePayload(body, { ...envCtx, previousCounters: previousCounters(store.currentSnapshot(target.id)) });
     await store.append(toAppendInput(decoded, target, store), (now += 15_000));
   };
   // Cumulative counters of one process only grow. A repeat scrape of a service under test

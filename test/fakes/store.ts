@@ -59,6 +59,7 @@ export function createFakeStore(opts: { clock?: Clock } = {}): FakeStore {
   const targets = new Map<string, StoredTarget>();
   const lifetimes = new Map<string, Map<string, FakeLifetime>>();
   const versions = new Map<string, number>();
+  const current = new Map<string, string>(); // target → the lifetime of its last append
   const writes: WriteCall[] = [];
   const listeners: Array<(change: TargetChange) => void> = [];
   let globalVersion = 0;
@@ -133,6 +134,7 @@ export function createFakeStore(opts: { clock?: Clock } = {}): FakeStore {
       });
       byId.set(lifetimeId, { meta, latest });
       lifetimes.set(tid, byId);
+      current.set(tid, lifetimeId);
       if (changed || !prev) bump(tid);
       if (changed) {
         const version = versions.get(tid)!;
@@ -220,6 +222,10 @@ export function createFakeStore(opts: { clock?: Clock } = {}): FakeStore {
       const out = new Map<string, Snapshot>();
       for (const lt of lifetimes.get(tid)?.values() ?? []) if (inWindow(targets.get(tid), lt)) out.set(lt.meta.id, lt.latest);
       return { version: versions.get(tid) ?? 0, lifetimes: out };
+    },
+    currentSnapshot(tid) {
+      const lt = lifetimes.get(tid)?.get(current.get(tid) ?? '');
+      return lt && inWindow(targets.get(tid), lt) ? lt.latest : undefined;
     },
     onChange(listener) {
       listeners.push(listener);

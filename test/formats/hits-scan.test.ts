@@ -125,4 +125,59 @@ describe('formats/hits-scan (the counters-only fast path)', () => {
       await sameAsFullParse(t);
     }
   });
+
+  describe('previousCounters: unchanged counters come back as the stored arrays', () => {
+    const held = () => valid().hits as Record<string, { s: number[]; f: number[]; b?: number[][] }>;
+    const lookup = (h: Record<string, { s: number[]; f: number[]; b?: number[][] }>) => (path: string) =>
+      Object.hasOwn(h, path) ? { s: h[path]!.s, f: h[path]!.f, b: h[path]!.b ?? [] } : undefined;
+
+    it('returns the held arrays (and file object) where every value is equal, new arrays where one differs, and never changes the held ones', () => {
+      const h = held();
+      const before = JSON.stringify(h);
+      const prev = lookup(h);
+      const files = new Map([...Object.keys(h)].map((p) => [p, prev(p)!]));
+      const body = valid();
+      body.hits['/srv/app/a.js'] = { s: [1, 0, 13], f: [0, 3], b: [[1, 0], [0, 1, 4]] };
+      const got = scanHitsEnvelope(Buffer.from(JSON.stringify(body)), (p) => files.get(p))!.hits as Record<string, { s: number[]; f: number[]; b: number[][] }>;
+      const a = got['/srv/app/a.js']!;
+      const heldA = files.get('/srv/app/a.js')!;
+      expect(a.s).to.not.equal(heldA.s);
+      expect(a.s).to.deep.equal([1, 0, 13]);
+      expect(a.f).to.equal(heldA.f);
+      expect(a.b[0]).to.equal(heldA.b[0]);
+      expect(a.b[1]).to.not.equal(heldA.b[1]);
+      expect(a.b[1]).to.deep.equal([0, 1, 4]);
+      expect(got['/srv/app/ü.js']).to.equal(files.get('/srv/app/ü.js'));
+      expect(JSON.stringify(h)).to.equal(before);
+    });
+
+    it('a shorter or longer array than the held one is a new array with exactly what was sent', () => {
+      const h = { 'x.js': { s: [1, 2, 3], f: [], b: [[1, 1]] } };
+      const body = (s: number[], b: number[][]) => Buffer.from(JSON.stringify({ format: 'istanbul', structure: 'x', hits: { 'x.js': { s, f: [], b } } }));
+      const scan = (s: number[], b: number[][]) => (scanHitsEnvelope(body(s, b), (p) => (h as Record<string, { s: number[]; f: number[]; b: number[][] }>)[p])!.hits as typeof h)['x.js'];
+      expect(scan([1, 2], [[1, 1]]).s).to.deep.equal([1, 2]);
+      expect(scan([1, 2, 3, 4], [[1, 1]]).s).to.deep.equal([1, 2, 3, 4]);
+      expect(scan([1, 2, 3], [[1, 1], [0]]).b).to.deep.equal([[1, 1], [0]]);
+      expect(scan([1, 2, 3], [[1]]).b).to.deep.equal([[1]]);
+      expect(scan([1, 2, 3], [[1, 1]])).to.equal(h['x.js']);
+      expect(h['x.js']).to.deep.equal({ s: [1, 2, 3], f: [], b: [[1, 1]] });
+    });
+
+    it('agrees with the full parse on 300 random mutations when given the held counters (property)', async () => {
+      const next = rng(11);
+      const base = JSON.stringify(valid());
+      const c: DecodeContext = { ...ctx, previousCounters: lookup(held()) };
+      const alphabet = ['', ' ', ',', '[', ']', '0', '1', '2', '-', '.', '9999999999999999', '[0]', '"s"'];
+      for (let k = 0; k < 300; k++) {
+        let t = base;
+        const edits = 1 + Math.floor(next() * 3);
+        for (let e = 0; e < edits; e++) {
+          const at = Math.floor(next() * t.length);
+          const cut = Math.floor(next() * 3);
+          t = t.slice(0, at) + alphabet[Math.floor(next() * alphabet.length)]! + t.slice(at + cut);
+        }
+        await sameAsFullParse(t, c);
+      }
+    });
+  });
 });

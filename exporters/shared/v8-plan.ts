@@ -110,10 +110,10 @@ export function learnPlan(a: CoverageMapData, b: CoverageMapData): Plan | undefi
 
 /** Counters of every file by the plan, for coverage `functions`. */
 export function applyPlan(plan: Plan, functions: V8Function[]): Record<string, { s: Record<string, number>; f: Record<string, number>; b: Record<string, number[]> }> {
-  const { files, offsets } = compiled(plan);
-  const hits = paintOffsets(functions, offsets);
+  const c = compiled(plan);
+  const hits = countsAt(functions, c.offsets, c);
   const out: ReturnType<typeof applyPlan> = {};
-  for (const file of files) {
+  for (const file of c.files) {
     const s: Record<string, number> = {};
     const f: Record<string, number> = {};
     const b: Record<string, number[]> = {};
@@ -158,31 +158,93 @@ interface CompiledFile {
  * wins, as there. A plan reads a few offsets per statement, so this skips
  * painting every byte of the script on every conversion.
  */
-export function paintOffsets(functions: V8Function[], offsets: Int32Array): Uint32Array {
+export function paintOffsets(functions: V8Function[], offsets: Int32Array, cache: LayoutCache = {}): Uint32Array {
+  return countsAt(functions, offsets, cache);
+}
+
+/** Where one script's ranges were at its last conversion (see countsAt); one per set of offsets. */
+export interface LayoutCache {
+  layout?: Layout;
+}
+
+/**
+ * Which range paints each offset depends only on where the ranges are, and a
+ * script's cumulative coverage keeps the same ranges from take to take once
+ * its functions have run: `cache.layout` keeps the winning range per offset
+ * for the ranges last seen, so a repeat conversion with the same ranges is
+ * one array read per offset (no sort, no search). Any change of a range's
+ * place or their number paints again.
+ */
+function countsAt(functions: V8Function[], offsets: Int32Array, cache: LayoutCache): Uint32Array {
+  let n = 0;
+  for (const fn of functions) n += fn.ranges.length;
+  let layout = cache.layout;
+  let same = layout !== undefined && layout.starts.length === n;
+  const counts = new Float64Array(n);
+  let k = 0;
+  for (const fn of functions) {
+    for (const r of fn.ranges) {
+      if (same && (layout!.starts[k] !== r.startOffset || layout!.ends[k] !== r.endOffset)) same = false;
+      counts[k++] = r.count;
+    }
+  }
+  if (!same) cache.layout = layout = paintLayout(functions, n, offsets);
+  const winner = layout!.winner;
   const hits = new Uint32Array(offsets.length);
-  const ranges: Array<{ startOffset: number; endOffset: number; count: number }> = [];
-  for (const fn of functions) for (const r of fn.ranges) ranges.push(r);
-  if (!ranges.length || !offsets.length) return hits;
-  ranges.sort((a, b) => b.endOffset - b.startOffset - (a.endOffset - a.startOffset) || a.endOffset - b.endOffset);
-  for (const r of ranges) {
+  for (let i = 0; i < winner.length; i++) {
+    const w = winner[i]!;
+    if (w >= 0) hits[i] = counts[w]!;
+  }
+  return hits;
+}
+
+interface Layout {
+  starts: Int32Array;
+  ends: Int32Array;
+  /** Per offset, the index (in the flattened order of `functions`' ranges) of the range that paints it last, or -1. */
+  winner: Int32Array;
+}
+
+/** ast-v8-to-istanbul's painting order (bigger ranges first, ties: earlier end first, then input order), by range index. */
+function paintLayout(functions: V8Function[], n: number, offsets: Int32Array): Layout {
+  const starts = new Int32Array(n);
+  const ends = new Int32Array(n);
+  let k = 0;
+  for (const fn of functions) {
+    for (const r of fn.ranges) {
+      starts[k] = r.startOffset;
+      ends[k++] = r.endOffset;
+    }
+  }
+  const order = Array.from({ length: n }, (_, i) => i);
+  order.sort((a, b) => ends[b]! - starts[b]! - (ends[a]! - starts[a]!) || ends[a]! - ends[b]! || a - b);
+  const winner = new Int32Array(offsets.length).fill(-1);
+  for (const r of order) {
     let lo = 0;
     let hi = offsets.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (offsets[mid]! < r.startOffset) lo = mid + 1;
+      if (offsets[mid]! < starts[r]!) lo = mid + 1;
       else hi = mid;
     }
-    for (let i = lo; i < offsets.length && offsets[i]! <= r.endOffset; i++) hits[i] = r.count;
+    for (let i = lo; i < offsets.length && offsets[i]! <= ends[r]!; i++) winner[i] = r;
   }
-  return hits;
+  return { starts, ends, winner };
 }
 
 /**
  * The plan as flat arrays, built once per plan: the distinct source offsets
  * it reads (sorted), and per file the index into them (-1 = always 0).
  */
-const compiledPlans = new WeakMap<Plan, { files: CompiledFile[]; offsets: Int32Array }>();
-function compiled(plan: Plan): { files: CompiledFile[]; offsets: Int32Array } {
+interface CompiledPlan {
+  files: CompiledFile[];
+  offsets: Int32Array;
+  /** Where the ranges of the last conversion were, and which one painted each offset (see countsAt). */
+  layout?: Layout;
+}
+
+const compiledPlans = new WeakMap<Plan, CompiledPlan>();
+function compiled(plan: Plan): CompiledPlan {
   const known = compiledPlans.get(plan);
   if (known) return known;
   const all = new Set<number>();
@@ -204,7 +266,7 @@ function compiled(plan: Plan): { files: CompiledFile[]; offsets: Int32Array } {
     bAt: file.b.map(([, terms]) => Int32Array.from(terms, at)),
     bMinus: file.b.map(([, terms]) => Uint8Array.from(terms, (t) => ('minusPrevious' in t ? 1 : 0))),
   }));
-  const c = { files, offsets };
+  const c: CompiledPlan = { files, offsets };
   compiledPlans.set(plan, c);
   return c;
 }

@@ -122,4 +122,34 @@ describe('exporters/shared V8 conversion plans (real express coverage, ast-v8-to
     }
     expect(Array.from(paintOffsets([], Int32Array.of(1, 2)))).to.deep.equal([0, 0]);
   });
+
+  it('a repeat conversion reuses which range painted each offset only while the ranges are where they were', () => {
+    let seed = 11;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const offsets = Int32Array.from(new Set(Array.from({ length: 60 }, () => rnd(300)))).sort();
+    const cache = {};
+    let functions = [{ ranges: [{ startOffset: 0, endOffset: 299, count: 1 }] }];
+    for (let round = 0; round < 200; round++) {
+      const step = rnd(4);
+      if (step === 0) {
+        // a new block range inside the first function (more code ran)
+        const a = rnd(300);
+        functions = [{ ranges: [...functions[0]!.ranges, { startOffset: a, endOffset: a + rnd(300 - a), count: rnd(9) }] }, ...functions.slice(1)];
+      } else if (step === 1) {
+        // a range moved (another script under the same plan), same number of ranges
+        const i = rnd(functions[0]!.ranges.length);
+        const r = functions[0]!.ranges[i]!;
+        functions = [{ ranges: functions[0]!.ranges.map((x, k) => (k === i ? { ...r, endOffset: Math.min(299, r.endOffset + 1 + rnd(5)) } : x)) }];
+      } else {
+        // the same ranges, new counts (the common repeat take)
+        functions = functions.map((fn) => ({ ranges: fn.ranges.map((r) => ({ ...r, count: r.count + rnd(3) })) }));
+      }
+      const painted = paintRanges(functions);
+      const expected = Array.from(offsets, (o) => (o < painted.length ? painted[o]! : 0));
+      expect(Array.from(paintOffsets(functions, offsets, cache)), `round ${round}`).to.deep.equal(expected);
+    }
+  });
 });

@@ -18,7 +18,7 @@
 import type { CounterSet, FileCounters, Snapshot, Summary } from '../model/index.ts';
 import type { FileSummary } from '../model/summary.ts';
 import type { TargetChange, TargetWindow } from '../store/index.ts';
-import { CoverageCounts, combineFileSummaries, type Summarizer } from './fast-summary.ts';
+import { CoverageCounts, combineFileSummaries, summarizeCounters, type Summarizer } from './fast-summary.ts';
 
 export interface TotalsSource {
   targetVersion(targetId: string): number;
@@ -26,7 +26,15 @@ export interface TotalsSource {
 }
 
 interface Entry {
+  /** The structure hash these counters are for. */
+  hash: string;
+  /**
+   * The sum. While one part alone makes it (`shared`), this is that part's own
+   * counters, by reference and never written here: a target's totals are then
+   * no second copy of its lifetime's counters (copied on the first write).
+   */
   counters: FileCounters;
+  shared?: boolean;
   /** Which counters are non-zero, kept per flip while the path has this one structure (see CoverageCounts). */
   cov?: CoverageCounts;
   /** How many member parts (lifetime snapshots, archives) have this (path, structure): the entry goes when none has. */
@@ -41,17 +49,29 @@ interface Member {
 }
 
 export class ServiceTotals {
-  /** path → structure hash → summed counters. */
-  private readonly files = new Map<string, Map<string, Entry>>();
+  /**
+   * path → summed counters per structure hash (an array: a path nearly always
+   * has one structure, and a Map per path was a fifth of the per-target
+   * totals' memory at 1,000 targets).
+   */
+  private readonly files = new Map<string, Entry[]>();
   private readonly members = new Map<string, Member>();
   private readonly fileSummaries = new Map<string, FileSummary | undefined>();
   private readonly dirty = new Set<string>();
   private cached: Summary | undefined;
   private perFileCache: Map<string, Summary> | undefined;
 
+  /**
+   * `countsPerFile` (default true): each single-structure file keeps its
+   * coverage counts (CoverageCounts), so a flip costs O(1); a service's sums
+   * change on every scrape of any of its targets. Without them (a target's
+   * own totals, a thousand of them at 1,000 targets) a file whose counters
+   * crossed zero is summarised again from its counters, O(file).
+   */
   constructor(
     private readonly source: TotalsSource,
     private readonly summarizer: Summarizer,
+    private readonly opts: { countsPerFile?: boolean } = {},
   ) {}
 
   /** Brings the sum up to date with exactly these targets at their current versions. */
@@ -92,7 +112,14 @@ export class ServiceTotals {
       const b = before?.[path];
       if (b === a) continue;
       if (b && b.structure === a.structure) {
-        if (addDiff(this.entry(path, a.structure, false), a.counters, b.counters)) this.dirty.add(path);
+        const e = this.entry(path, a.structure, false);
+        if (e.shared && e.counters === b.counters) {
+          // The sum is this lifetime's counters alone: it becomes the new ones, by reference.
+          if (followFlips(e, a.counters, b.counters)) this.dirty.add(path);
+          e.counters = a.counters;
+          continue;
+        }
+        if (addDiff(own(e), a.counters, b.counters)) this.dirty.add(path);
         continue;
       }
       if (b) this.remove(path, b.structure, b.counters);
@@ -105,7 +132,14 @@ export class ServiceTotals {
 
   summary(): Summary {
     this.refresh();
-    if (!this.cached) this.cached = combineFileSummaries([...this.fileSummaries.values()].filter((f): f is FileSummary => f !== undefined));
+    if (!this.cached) {
+      const files: FileSummary[] = [];
+      for (const path of this.files.keys()) {
+        const f = this.fileSummary(path);
+        if (f) files.push(f);
+      }
+      this.cached = combineFileSummaries(files);
+    }
     return this.cached;
   }
 
@@ -113,35 +147,54 @@ export class ServiceTotals {
     this.refresh();
     if (!this.perFileCache) {
       this.perFileCache = new Map();
-      for (const [path, f] of this.fileSummaries) if (f) this.perFileCache.set(path, f.summary);
+      for (const path of this.files.keys()) {
+        const f = this.fileSummary(path);
+        if (f) this.perFileCache.set(path, f.summary);
+      }
     }
     return this.perFileCache;
   }
 
+  /**
+   * A file's summary: from its counts when it has one structure (built on
+   * demand, O(1): keeping one summary object per file of every target was
+   * ~10% of the gateway's heap at 1,000 targets), else the one refresh made.
+   */
+  private fileSummary(path: string): FileSummary | undefined {
+    const list = this.files.get(path)!;
+    if (list.length === 1 && list[0]!.cov) return list[0]!.cov.summary();
+    return this.fileSummaries.get(path);
+  }
+
   /** Paths with their summed counters per structure (for tests and diagnostics). */
   entries(): Array<[string, Map<string, FileCounters>]> {
-    return [...this.files].map(([path, byHash]) => [path, new Map([...byHash].map(([h, e]) => [h, e.counters]))]);
+    return [...this.files].map(([path, list]) => [path, new Map(list.map((e) => [e.hash, e.counters]))]);
   }
 
   private refresh(): void {
     if (this.dirty.size === 0) return;
     for (const path of this.dirty) {
-      const byHash = this.files.get(path);
-      if (!byHash) {
+      const list = this.files.get(path);
+      if (!list) {
         this.fileSummaries.delete(path);
         continue;
       }
-      if (byHash.size === 1) {
+      if (list.length === 1) {
+        const e = list[0]!;
+        if (this.opts.countsPerFile === false) {
+          const ix = this.summarizer.index(e.hash);
+          this.fileSummaries.set(path, ix ? summarizeCounters(ix, e.counters) : undefined);
+          continue;
+        }
         // One structure (the common case): the summary from the entry's counts, built once by a full pass.
-        const [hash, e] = byHash.entries().next().value as [string, Entry];
         if (!e.cov) {
-          const ix = this.summarizer.index(hash);
+          const ix = this.summarizer.index(e.hash);
           if (ix) e.cov = new CoverageCounts(ix, e.counters);
         }
-        this.fileSummaries.set(path, e.cov?.summary());
+        this.fileSummaries.delete(path);
         continue;
       }
-      this.fileSummaries.set(path, this.summarizer.file(path, new Map([...byHash].map(([h, e]) => [h, e.counters]))));
+      this.fileSummaries.set(path, this.summarizer.file(path, new Map(list.map((e) => [e.hash, e.counters]))));
     }
     this.dirty.clear();
     this.cached = undefined;
@@ -163,38 +216,89 @@ export class ServiceTotals {
 
   private add(path: string, hash: string, c: FileCounters): void {
     const e = this.entry(path, hash, true);
-    addDiff(e, c, undefined);
+    if (e.refs === 0) {
+      e.counters = c;
+      e.shared = true;
+      e.cov = undefined;
+    } else addDiff(own(e), c, undefined);
     e.refs++;
     this.dirty.add(path);
   }
 
   private entry(path: string, hash: string, create: boolean): Entry {
-    let byHash = this.files.get(path);
-    if (!byHash) {
+    let list = this.files.get(path);
+    if (!list) {
       if (!create) throw new Error(`service totals: no entry for ${path}`);
-      this.files.set(path, (byHash = new Map()));
+      this.files.set(path, (list = []));
     }
-    let e = byHash.get(hash);
+    let e: Entry | undefined;
+    for (let i = 0; i < list.length; i++) if (list[i]!.hash === hash) e = list[i];
     if (!e) {
       if (!create) throw new Error(`service totals: no entry for ${path} ${hash}`);
-      byHash.set(hash, (e = { counters: { s: [], f: [], b: [] }, refs: 0 }));
+      list.push((e = { hash, counters: { s: [], f: [], b: [] }, refs: 0 }));
     }
     return e;
   }
 
   private remove(path: string, hash: string, c: FileCounters): void {
-    const byHash = this.files.get(path)!;
-    const e = byHash.get(hash)!;
+    const list = this.files.get(path)!;
+    const e = this.entry(path, hash, false);
     e.refs--;
     this.dirty.add(path);
     if (e.refs === 0) {
-      byHash.delete(hash);
-      if (byHash.size === 0) this.files.delete(path);
+      list.splice(list.indexOf(e), 1);
+      if (list.length === 0) this.files.delete(path);
       return;
     }
-    subtractInto(e.counters, c);
+    subtractInto(own(e).counters, c);
     e.cov = undefined; // rebuilt on the next read (removals are rare: restarts seen late, retention, clears)
   }
+}
+
+/** The entry with counters of its own (a copy of the part it shared), ready to be written. */
+function own(e: Entry): Entry {
+  if (e.shared) {
+    const c = e.counters;
+    e.counters = { s: c.s.slice(), f: c.f.slice(), b: c.b.map((arms) => arms.slice()) };
+    e.shared = false;
+  }
+  return e;
+}
+
+/**
+ * For an entry that is one part's counters, going from `prev` to `next`:
+ * applies to its counts the counters that crossed zero (as addDiff does for
+ * a sum). True when the file must be summarised again (a flip, or a vector
+ * that changed length, which drops the counts).
+ */
+function followFlips(e: Entry, next: FileCounters, prev: FileCounters): boolean {
+  if (next.s.length !== prev.s.length || next.f.length !== prev.f.length || next.b.length !== prev.b.length) {
+    e.cov = undefined;
+    return true;
+  }
+  let flags = flipsBetween(next.s, prev.s, e.cov, 's', 0);
+  flags |= flipsBetween(next.f, prev.f, e.cov, 'f', 0);
+  for (let i = 0; i < next.b.length; i++) flags |= flipsBetween(next.b[i]!, prev.b[i]!, e.cov, 'b', i);
+  if (flags & GREW) e.cov = undefined;
+  return flags !== 0;
+}
+
+function flipsBetween(a: number[], b: number[], cov: CoverageCounts | undefined, kind: 's' | 'f' | 'b', branch: number): number {
+  if (a === b) return 0;
+  if (a.length !== b.length) return GREW;
+  let flags = 0;
+  for (let i = 0; i < a.length; i++) {
+    const now = a[i]!;
+    const old = b[i]!;
+    if ((old === 0) !== (now === 0)) {
+      flags |= FLIPPED;
+      if (cov) {
+        if (kind === 'b') cov.flip('b', branch, now === 0 ? -1 : 1, i);
+        else cov.flip(kind, i, now === 0 ? -1 : 1);
+      }
+    }
+  }
+  return flags;
 }
 
 /**

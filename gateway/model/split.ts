@@ -52,23 +52,26 @@ export function splitFile(key: string, data: unknown): { structure: FileStructur
   assertFileCoverage(key, data);
   const path = typeof data.path === 'string' && data.path !== '' ? data.path : key;
   const structure: FileStructure = { path, statementMap: {}, fnMap: {}, branchMap: {} };
-  const counters: FileCounters = { s: [], f: [], b: [] };
   const where = `file ${JSON.stringify(path)}`;
+  // Exact-size arrays (as the byte scanners build them): these counters are what the store keeps
+  // for the lifetime, and arrays grown by push() keep up to half again (a one-arm branch array 17 slots).
+  const sIds = orderedKeys(data.statementMap);
+  const fIds = orderedKeys(data.fnMap);
+  const bIds = orderedKeys(data.branchMap);
+  const counters: FileCounters = { s: new Array<number>(sIds.length), f: new Array<number>(fIds.length), b: new Array<number[]>(bIds.length) };
 
-  let i = 0;
-  for (const id of orderedKeys(data.statementMap)) {
+  for (let i = 0; i < sIds.length; i++) {
+    const id = sIds[i]!;
     structure.statementMap[String(i)] = data.statementMap[id]!;
-    counters.s.push(count(data.s[id], `${where} statement ${id}`));
-    i++;
+    counters.s[i] = count(data.s[id], `${where} statement ${id}`);
   }
-  i = 0;
-  for (const id of orderedKeys(data.fnMap)) {
+  for (let i = 0; i < fIds.length; i++) {
+    const id = fIds[i]!;
     structure.fnMap[String(i)] = data.fnMap[id]!;
-    counters.f.push(count(data.f[id], `${where} function ${id}`));
-    i++;
+    counters.f[i] = count(data.f[id], `${where} function ${id}`);
   }
-  i = 0;
-  for (const id of orderedKeys(data.branchMap)) {
+  for (let i = 0; i < bIds.length; i++) {
+    const id = bIds[i]!;
     const mapping = data.branchMap[id]!;
     if (!isObject(mapping) || !Array.isArray((mapping as { locations?: unknown }).locations)) {
       throw errors.badCoverage(`${where} branch ${id}: missing "locations"`);
@@ -76,11 +79,10 @@ export function splitFile(key: string, data: unknown): { structure: FileStructur
     structure.branchMap[String(i)] = mapping;
     const raw = data.b[id];
     const arms = mapping.locations.length;
-    const hits: number[] = [];
     const len = Math.max(arms, Array.isArray(raw) ? raw.length : 0);
-    for (let k = 0; k < len; k++) hits.push(count(Array.isArray(raw) ? raw[k] : 0, `${where} branch ${id}[${k}]`));
-    counters.b.push(hits);
-    i++;
+    const hits = new Array<number>(len);
+    for (let k = 0; k < len; k++) hits[k] = count(Array.isArray(raw) ? raw[k] : 0, `${where} branch ${id}[${k}]`);
+    counters.b[i] = hits;
   }
   const ism = (data as { inputSourceMap?: unknown }).inputSourceMap;
   if (ism !== undefined) structure.inputSourceMap = ism;

@@ -127,11 +127,18 @@ class Scan {
       }
       const len = i - start;
       if (len === 0 || len > MAX_DIGITS || (len > 1 && buf[start] === 0x30)) throw MISS;
-      if (out !== undefined) out.push(v);
-      else if (k < prev!.length && prev![k] === v) k++;
+      if (out !== undefined) {
+        // Past the first difference: prev's copy is overwritten in place (one exact-size
+        // array, no growing); only a vector longer than prev grows.
+        if (prev !== undefined && k < out.length) out[k] = v;
+        else out.push(v);
+        k++;
+      } else if (k < prev!.length && prev![k] === v) k++;
       else {
-        out = prev!.slice(0, k);
-        out.push(v);
+        out = prev!.slice();
+        if (k < out.length) out[k] = v;
+        else out.push(v);
+        k++;
       }
       while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = ++i < n ? buf[i]! : -1;
       if (c === COMMA) {
@@ -141,9 +148,10 @@ class Scan {
       if (c !== RBRACKET) throw MISS;
       this.i = i + 1;
       if (out === undefined) return k === prev!.length ? (prev as number[]) : prev!.slice(0, k);
+      if (prev !== undefined && k === prev.length) return out; // prev's copy, exact size
       // push() leaves spare capacity (up to half again); the newest snapshot keeps these
       // arrays for as long as the target lives, so keep an exact-size copy.
-      return out.slice();
+      return out.slice(0, k);
     }
   }
 
@@ -296,6 +304,54 @@ export function scanHitsEnvelope(buf: Buffer, previous?: PreviousCounters): Reco
     if (scan.i !== buf.length || !hits) return undefined;
     envelope.hits = markHitsValidated(hits);
     return envelope;
+  } catch (err) {
+    if (err instanceof Miss) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * A full-data envelope (`format` "istanbul", `data` an object) split into its
+ * metadata (parsed, as JSON.parse would) and the bytes of `data`, so the
+ * Istanbul byte scanner (./istanbul-scan.ts) can read a known build's
+ * counters without the envelope being parsed: an exporter's first reply to a
+ * gateway carries its whole map, and a fleet of one build sends the same
+ * structures once per target. `undefined` for anything else, under the same
+ * contract as scanHitsEnvelope (the slow path decides and names problems).
+ */
+export function scanIstanbulEnvelope(buf: Buffer): { meta: Record<string, unknown>; data: Buffer } | undefined {
+  if (!isUtf8(buf)) return undefined;
+  const scan = new Scan(buf);
+  try {
+    scan.expect(LBRACE);
+    const meta: Record<string, unknown> = {};
+    let data: [number, number] | undefined;
+    for (;;) {
+      const key = scan.string();
+      scan.expect(COLON);
+      if (key === 'data') {
+        if (data) throw MISS;
+        scan.ws();
+        if (buf[scan.i] !== LBRACE) throw MISS;
+        data = scan.skipValue();
+      } else if (META_KEYS.has(key) && !Object.hasOwn(meta, key)) {
+        const [start, end] = scan.skipValue();
+        const text = buf.toString('utf8', start, end);
+        if (jsonTooDeep(text, MAX_COVERAGE_JSON_DEPTH)) throw MISS;
+        try {
+          meta[key] = JSON.parse(text);
+        } catch {
+          throw MISS;
+        }
+      } else throw MISS;
+      scan.ws();
+      const c = buf[scan.i++];
+      if (c === RBRACE) break;
+      if (c !== COMMA) throw MISS;
+    }
+    scan.ws();
+    if (scan.i !== buf.length || !data || meta.format !== 'istanbul') return undefined;
+    return { meta, data: buf.subarray(data[0], data[1]) };
   } catch (err) {
     if (err instanceof Miss) return undefined;
     throw err;

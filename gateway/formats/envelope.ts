@@ -34,6 +34,34 @@ function optionalString(env: Record<string, unknown>, field: string): string | u
  */
 export async function decodeEnvelope(envelope: unknown, ctx: DecodeContext): Promise<Decoded> {
   if (!isObject(envelope)) throw errors.badCoverage('covgate envelope: expected a JSON object');
+  const { base, hasHits } = envelopeBase(envelope, ctx);
+  const format = base.format as keyof typeof decoders;
+  const structureId = base.structureId;
+  if (hasHits) {
+    if (structureId === undefined) throw errors.badCoverage('covgate envelope: a counters-only reply ("hits") needs "structure"');
+    return { ...base, hits: validateHits(envelope.hits) };
+  }
+
+  const decoder = decoders[format];
+  let data = envelope.data;
+  const resolveHits = decoder.countersOnly?.(decoder.input === 'json' && typeof data === 'string' ? parseJson(data, `covgate envelope data (${format})`) : data);
+  if (resolveHits) {
+    if (structureId === undefined) throw errors.badCoverage(`covgate envelope: a counters-only ${format} reply needs "structure"`);
+    return { ...base, resolveHits };
+  }
+  if (decoder.input === 'json' && typeof data === 'string') data = parseJson(data, `covgate envelope data (${format})`);
+  if (decoder.input === 'text' && typeof data !== 'string') throw errors.badCoverage(`covgate envelope: "data" must be a string for format ${format}, got ${typeof data}`);
+  const warnings: string[] = [];
+  const coverage = await decoder.decode(data, { ...ctx, warn: (m) => { warnings.push(m); ctx.warn?.(m); } });
+  return { ...base, coverage, warnings };
+}
+
+/**
+ * What an envelope says about its process, checked (everything but its
+ * `data` or `hits`): the Decoded without coverage, and which of the two it
+ * carries. Throws COVGATE_BAD_COVERAGE naming the field.
+ */
+export function envelopeBase(envelope: Record<string, unknown>, ctx: DecodeContext): { base: Decoded; hasHits: boolean } {
   const format = envelope.format;
   if (!isPlainFormat(format)) {
     throw errors.badCoverage(`covgate envelope: "format" must be one of ${Object.keys(decoders).join(', ')}, got ${JSON.stringify(format)}`);
@@ -72,21 +100,5 @@ export async function decodeEnvelope(envelope: unknown, ctx: DecodeContext): Pro
     ...(build !== undefined ? { build } : {}),
     ...(structureId !== undefined ? { structureId } : {}),
   };
-  if (hasHits) {
-    if (structureId === undefined) throw errors.badCoverage('covgate envelope: a counters-only reply ("hits") needs "structure"');
-    return { ...base, hits: validateHits(envelope.hits) };
-  }
-
-  const decoder = decoders[format];
-  let data = envelope.data;
-  const resolveHits = decoder.countersOnly?.(decoder.input === 'json' && typeof data === 'string' ? parseJson(data, `covgate envelope data (${format})`) : data);
-  if (resolveHits) {
-    if (structureId === undefined) throw errors.badCoverage(`covgate envelope: a counters-only ${format} reply needs "structure"`);
-    return { ...base, resolveHits };
-  }
-  if (decoder.input === 'json' && typeof data === 'string') data = parseJson(data, `covgate envelope data (${format})`);
-  if (decoder.input === 'text' && typeof data !== 'string') throw errors.badCoverage(`covgate envelope: "data" must be a string for format ${format}, got ${typeof data}`);
-  const warnings: string[] = [];
-  const coverage = await decoder.decode(data, { ...ctx, warn: (m) => { warnings.push(m); ctx.warn?.(m); } });
-  return { ...base, coverage, warnings };
+  return { base, hasHits };
 }

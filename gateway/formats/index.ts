@@ -5,10 +5,10 @@
  */
 import { errors } from '../errors.ts';
 import { isObject } from './builder.ts';
-import { decodeEnvelope, ENVELOPE_CONTENT_TYPE, looksLikeEnvelope } from './envelope.ts';
+import { decodeEnvelope, envelopeBase, ENVELOPE_CONTENT_TYPE, looksLikeEnvelope } from './envelope.ts';
 import { looksLikeGoCoverDir } from './gocovdata.ts';
 import { parseJson } from './json.ts';
-import { scanHitsEnvelope } from './hits-scan.ts';
+import { scanHitsEnvelope, scanIstanbulEnvelope } from './hits-scan.ts';
 import { decoders, JSON_SNIFF_ORDER, TEXT_SNIFF_ORDER } from './registry.ts';
 import type { PlainFormat } from './registry.ts';
 import type { DecodeContext, Decoded, PayloadDecoder } from './types.ts';
@@ -93,12 +93,30 @@ async function decodeWith(decoder: PayloadDecoder, payload: unknown, ctx: Decode
 export async function decodePayload(body: Buffer | string | object, ctx: DecodeContext & ValidateOptions): Promise<Decoded> {
   const scan = scannable(body, ctx) ? istanbulScanner.scan(body) : undefined;
   if (scan?.kind === 'hit') return fastDecoded(scan.split, ctx);
+  // A full-data Istanbul envelope (an exporter's first reply): its `data` bytes go through the same scanner.
+  const envelope = (!scan || !scan.index) && envelopeScannable(body, ctx) ? scanIstanbulEnvelope(body) : undefined;
+  const inner = envelope ? istanbulScanner.scan(envelope.data) : undefined;
+  if (envelope && inner?.kind === 'hit') {
+    const { base } = envelopeBase({ ...envelope.meta, data: {} }, ctx);
+    return fastDecoded(inner.split, ctx, base);
+  }
   const decoded = validateDecoded(await decodeUnchecked(body, ctx), ctx);
   if (scan?.index && decoded.format === 'istanbul' && !decoded.enveloped && decoded.coverage) {
     const split = istanbulScanner.learn(body as Buffer, scan.index, decoded.coverage);
     if (split) decoded.split = split;
   }
+  if (envelope && inner?.kind === 'miss' && inner.index && decoded.format === 'istanbul' && decoded.enveloped && decoded.coverage) {
+    const split = istanbulScanner.learn(envelope.data, inner.index, decoded.coverage);
+    if (split) decoded.split = split;
+  }
   return decoded;
+}
+
+/** Bodies whose envelope the scanner may split: bytes declared covgate or auto (the envelope's own checks follow). */
+function envelopeScannable(body: Buffer | string | object, ctx: DecodeContext): body is Buffer {
+  if (!Buffer.isBuffer(body) || ctx.fullParseOnly) return false;
+  const declared = ctx.declaredFormat ?? 'auto';
+  return declared === 'auto' || declared === 'covgate';
 }
 
 /**
@@ -119,15 +137,17 @@ function scannable(body: Buffer | string | object, ctx: DecodeContext): body is 
 }
 
 /** What the slow path returns for a body the scanner recognised (`coverage` is built only if asked for). */
-function fastDecoded(split: SplitCoverage, ctx: DecodeContext): Decoded {
-  const decoded: Decoded = {
-    format: 'istanbul',
-    enveloped: false,
-    counters: ctx.counters ?? 'cumulative',
-    warnings: [],
-    ...(ctx.instanceHeader !== undefined && ctx.instanceHeader !== '' ? { instance: ctx.instanceHeader } : {}),
-    split,
-  };
+function fastDecoded(split: SplitCoverage, ctx: DecodeContext, envelope?: Decoded): Decoded {
+  const decoded: Decoded = envelope
+    ? { ...envelope, split }
+    : {
+        format: 'istanbul',
+        enveloped: false,
+        counters: ctx.counters ?? 'cumulative',
+        warnings: [],
+        ...(ctx.instanceHeader !== undefined && ctx.instanceHeader !== '' ? { instance: ctx.instanceHeader } : {}),
+        split,
+      };
   let coverage: CoverageMapData | undefined;
   Object.defineProperty(decoded, 'coverage', {
     enumerable: true,

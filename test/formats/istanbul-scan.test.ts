@@ -9,23 +9,29 @@ const ctx: DecodeContext = { declaredFormat: 'auto', contentType: 'application/j
 const nyc = readFileSync(new URL('../fixtures/formats/istanbul/nyc-coverage-final.input.json', import.meta.url));
 
 /** What ingest would store for `body`, or the error the client would see. */
-async function outcome(body: Buffer, fullParseOnly: boolean): Promise<unknown> {
+async function outcome(body: Buffer, fullParseOnly: boolean, c: DecodeContext = ctx): Promise<unknown> {
   try {
-    const d = await decodePayload(body, { ...ctx, fullParseOnly });
+    const d = await decodePayload(body, { ...c, fullParseOnly });
     const split = d.split ?? splitCoverageMap(d.coverage ?? {});
-    return { snapshot: split.snapshot, structures: [...split.structures.keys()].sort() };
+    const meta = { format: d.format, enveloped: d.enveloped, counters: d.counters, instance: d.instance, structureId: d.structureId, startTime: d.startTime, build: d.build, warnings: d.warnings };
+    return { snapshot: split.snapshot, structures: [...split.structures.keys()].sort(), meta };
   } catch (err) {
     const e = err as { message: string; status?: number; code?: string };
     return { error: e.message, status: e.status, code: e.code };
   }
 }
 
-async function sameAsFullParse(body: Buffer): Promise<unknown> {
-  const slow = await outcome(body, true);
-  expect(await outcome(body, false)).to.deep.equal(slow);
-  expect(await outcome(body, false), 'again, once learnt').to.deep.equal(slow);
+async function sameAsFullParse(body: Buffer, c: DecodeContext = ctx): Promise<unknown> {
+  const slow = await outcome(body, true, c);
+  expect(await outcome(body, false, c)).to.deep.equal(slow);
+  expect(await outcome(body, false, c), 'again, once learnt').to.deep.equal(slow);
   return slow;
 }
+
+const envCtx: DecodeContext = { declaredFormat: 'auto', contentType: 'application/vnd.covgate.v1+json' };
+/** A full-data envelope around a map's JSON text (as an exporter's first reply). */
+const envelope = (mapText: string, meta: Record<string, unknown> = { format: 'istanbul', instance: 'i-1', structure: 'build-1', startTime: '2026-11-23T08:00:00Z', build: { commit: 'abc' } }) =>
+  Buffer.from(`{${Object.entries(meta).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}${Object.keys(meta).length ? ',' : ''}"data":${mapText}}`);
 
 describe('formats/istanbul-scan (the full-payload fast path)', function () {
   let real: CoverageMapData;
@@ -74,6 +80,36 @@ describe('formats/istanbul-scan (the full-payload fast path)', function () {
     }
   });
 
+  it('reads a full-data envelope of a known build from its bytes, with the envelope\'s metadata as the full parse gives it', async () => {
+    const text = JSON.stringify(withCounters(real, 11));
+    const out = await sameAsFullParse(envelope(text), envCtx);
+    expect(out).to.have.nested.property('meta.instance', 'i-1');
+    expect(out).to.have.nested.property('meta.enveloped', true);
+    // Once learnt, the structures are not parsed again: the map is joined only if asked for.
+    const d = await decodePayload(envelope(JSON.stringify(withCounters(real, 12))), envCtx);
+    expect(Object.getOwnPropertyDescriptor(d, 'coverage')?.get, 'fast path taken').to.be.a('function');
+    // The same bytes as a plain map are known too (one scanner, one set of structures).
+    expect(Object.getOwnPropertyDescriptor(await decodePayload(Buffer.from(text), ctx), 'coverage')?.get).to.be.a('function');
+    // Envelopes it must leave to the slow path: identical outcome either way.
+    for (const meta of [
+      { format: 'istanbul', startTime: 'yesterday' },
+      { format: 'istanbul', counters: 'sometimes' },
+      { format: 'istanbul', instance: '' },
+      { format: 'istanbul', build: { commit: ['x'] } },
+      { format: 'lcov' },
+      { format: 'istanbul', extra: 1 },
+      { format: 'istanbul', hits: {} },
+      {},
+    ]) {
+      await sameAsFullParse(envelope(text, meta), envCtx);
+    }
+    await sameAsFullParse(Buffer.from(`{"format":"istanbul","data":${JSON.stringify(text)}}`), envCtx);
+    await sameAsFullParse(Buffer.from(`{"format":"istanbul","data":${text},"data":${text}}`), envCtx);
+    await sameAsFullParse(Buffer.from(`{"format":"istanbul","data":${text}} x`), envCtx);
+    await sameAsFullParse(envelope(text), { declaredFormat: 'covgate', contentType: 'application/json' });
+    await sameAsFullParse(envelope(text), { declaredFormat: 'auto', contentType: 'application/json' });
+  });
+
   describe('hostile inputs on a learnt structure: identical result or identical 4xx', () => {
     const learnt = () => JSON.stringify(withCounters(real, 7));
     const path = () => Object.keys(real)[3]!;
@@ -113,6 +149,10 @@ describe('formats/istanbul-scan (the full-payload fast path)', function () {
       it(name, async () => {
         await sameAsFullParse(Buffer.from(learnt())); // learn the structure first
         await sameAsFullParse(Buffer.from(body()));
+      });
+      it(`${name}, inside a full-data envelope`, async () => {
+        await sameAsFullParse(envelope(learnt()), envCtx);
+        await sameAsFullParse(envelope(body()), envCtx);
       });
     }
 

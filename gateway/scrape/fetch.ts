@@ -41,7 +41,10 @@ export async function fetchCoverage(http: AxiosInstance, url: string, opts: Fetc
     });
     const headers: Record<string, string | undefined> = {};
     for (const [k, v] of Object.entries(res.headers ?? {})) headers[k.toLowerCase()] = v == null ? undefined : String(v);
-    return { status: res.status, headers, body: Buffer.from(res.data ?? new ArrayBuffer(0)) };
+    // axios hands Node a Buffer for 'arraybuffer': used as is (Buffer.from copied every body once more).
+    const data: unknown = res.data;
+    const body = Buffer.isBuffer(data) ? data : Buffer.from((data as ArrayBuffer | undefined) ?? new ArrayBuffer(0));
+    return { status: res.status, headers, body };
   } catch (err) {
     const e = err as { code?: string; message?: string; name?: string };
     if (signal.aborted || e.code === 'ECONNABORTED' || e.code === 'ERR_CANCELED' || e.name === 'CanceledError') {

@@ -17,6 +17,11 @@
  * The targets × interval of the issue are scaled down by SCALE_DIVISOR with the
  * interval divided by the same factor, so the scrape rate (scrapes/s, the load)
  * is the issue's while the run stays within minutes; the row says which.
+ *
+ * Every gateway runs as deployed (deploy/Dockerfile): compiled dist/
+ * (COVGATE_DIST=1), built from the sources first. COVGATE_BENCH_GATEWAY_NODE_FLAGS
+ * gives its node flags (default --max-old-space-size=4096, Node's own limit
+ * on this machine made explicit).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -27,6 +32,7 @@ import { Fleet, percentile, scrapeLateness } from './lib/fleet.ts';
 import { median, quick, reportRow } from './lib/harness.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const gatewayNodeFlags = (process.env.COVGATE_BENCH_GATEWAY_NODE_FLAGS ?? '--max-old-space-size=4096').split(' ').filter(Boolean);
 const CLK_TCK = 100;
 
 interface Gw {
@@ -40,7 +46,9 @@ async function startGateway(bin: string, yaml: string, manual: boolean): Promise
   writeFileSync(join(dir, 'gateway.yaml'), yaml);
   const args = [bin, '--config', join(dir, 'gateway.yaml'), '--listen', '127.0.0.1:0', '--storage.path', join(dir, 'data')];
   if (manual) args.push('--test.manual-scrapes');
-  const child = spawn(process.execPath, ['--max-old-space-size=4096', ...args], { env: { ...process.env, COVGATE_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The gateway as it is deployed (deploy/Dockerfile): compiled dist/, not the sources through tsx
+  // (whose in-process transpiler and source maps are not what runs in production).
+  const child = spawn(process.execPath, [...gatewayNodeFlags, ...args], { env: { ...process.env, COVGATE_LOG_LEVEL: 'info', COVGATE_DIST: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {
     let buf = '';
     const onData = (d: Buffer) => {
@@ -118,8 +126,10 @@ function baselineCheckout(): { bin: string; dir: string; ref: string } | undefin
     const head = execFileSync('git', ['-C', root, 'rev-parse', 'HEAD^{tree}'], { encoding: 'utf8' }).trim();
     if (base === head) return undefined;
     const dir = mkdtempSync(join(tmpdir(), 'covgate-bench-base-'));
-    execFileSync('sh', ['-c', `git -C "${root}" archive ${ref} bin gateway package.json tsconfig.json | tar -x -C "${dir}"`]);
+    execFileSync('sh', ['-c', `git -C "${root}" archive ${ref} bin gateway exporters/types package.json tsconfig.json tsconfig.build.json | tar -x -C "${dir}"`]);
     symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+    // Its dist/, as for this checkout (the gateways run as deployed).
+    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.build.json')], { cwd: dir, stdio: 'inherit' });
     return { bin: join(dir, 'bin', 'covgate.js'), dir, ref };
   } catch {
     return undefined;
@@ -245,7 +255,9 @@ async function scale(label: string, targets: number, statements: number, interva
   }
 }
 
-await readLatencies();
+// dist/ from this checkout's sources (npm ci builds it; rebuilt here so it is never stale).
+execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
+if (!process.env.COVGATE_BENCH_SKIP_READS) await readLatencies();
 const divisor = Number(process.env.COVGATE_BENCH_SCALE_DIVISOR ?? (quick ? 40 : 10));
 await scale('10,000 × 4k / 15 s', 10_000, 4_000, 15, divisor);
-await scale('1,000 × 16k / 15 s', 1_000, 16_000, 15, Math.max(1, divisor / 2.5));
+if (!process.env.COVGATE_BENCH_ONLY_FIRST_SCALE) await scale('1,000 × 16k / 15 s', 1_000, 16_000, 15, Math.max(1, divisor / 2.5));

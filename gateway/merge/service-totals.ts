@@ -18,7 +18,7 @@
 import type { CounterSet, FileCounters, Snapshot, Summary } from '../model/index.ts';
 import type { FileSummary } from '../model/summary.ts';
 import type { TargetChange, TargetWindow } from '../store/index.ts';
-import { CoverageCounts, combineFileSummaries, summarizeCounters, type Summarizer } from './fast-summary.ts';
+import { CoverageCounts, SummaryAccumulator, summarizeCounters, type Summarizer } from './fast-summary.ts';
 
 export interface TotalsSource {
   targetVersion(targetId: string): number;
@@ -133,12 +133,15 @@ export class ServiceTotals {
   summary(): Summary {
     this.refresh();
     if (!this.cached) {
-      const files: FileSummary[] = [];
-      for (const path of this.files.keys()) {
-        const f = this.fileSummary(path);
-        if (f) files.push(f);
+      const acc = new SummaryAccumulator();
+      for (const [path, list] of this.files) {
+        if (list.length === 1 && list[0]!.cov) list[0]!.cov.addTo(acc);
+        else {
+          const f = this.fileSummaries.get(path);
+          if (f) acc.addFile(f);
+        }
       }
-      this.cached = combineFileSummaries(files);
+      this.cached = acc.summary();
     }
     return this.cached;
   }

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { Level } from 'level';
 import { createCoverageStore, type AppendInput, type CoverageStore } from '../../gateway/store/index.ts';
 import { createCoverageQuery } from '../../gateway/merge/index.ts';
-import { CoverageCounts, Summarizer, indexStructure, summarizeCounters } from '../../gateway/merge/fast-summary.ts';
+import { CoverageCounts, Summarizer, SummaryAccumulator, combineFileSummaries, indexStructure, summarizeCounters } from '../../gateway/merge/fast-summary.ts';
 import { CounterSet, splitCoverageMap, summarize, summarizeFiles, type CoverageMapData } from '../../gateway/model/index.ts';
-import { summarizeOne } from '../../gateway/model/summary.ts';
+import { summarizeOne, type FileSummary } from '../../gateway/model/summary.ts';
 import { joinFile } from '../../gateway/model/split.ts';
 import { rng } from '../../scripts/bench/lib/rng.ts';
 
@@ -121,6 +121,23 @@ describe('merge: incremental service totals and summaries from counters', () => 
           expect(counts.summary(), `round ${round} step ${step}`).to.deep.equal(summarizeCounters(ix, c));
         }
       }
+    }
+  });
+
+  it('adds file summaries up as numbers exactly as combineFileSummaries does (Go, mixed, unavailable kinds, skipped)', () => {
+    const r = rng(31);
+    const kind = () => {
+      const total = Math.floor(r() * 20);
+      return { total, covered: Math.floor(r() * (total + 1)), skipped: Math.floor(r() * 3), pct: 0 };
+    };
+    for (let round = 0; round < 200; round++) {
+      const files: FileSummary[] = Array.from({ length: Math.floor(r() * 5) }, () => ({
+        summary: { lines: kind(), statements: kind(), functions: kind(), branches: kind(), semantics: 'istanbul' as const },
+        facts: { go: r() < 0.3, functionsAvailable: r() < 0.7, branchesAvailable: r() < 0.7 },
+      }));
+      const acc = new SummaryAccumulator();
+      for (const f of files) acc.addFile(f);
+      expect(acc.summary(), `round ${round}`).to.deep.equal(combineFileSummaries(files));
     }
   });
 

@@ -141,7 +141,8 @@ function counterObject(buf: Buffer, start: number, end: number, count: number): 
   let i = start;
   if (buf[i] !== LBRACE) throw MISS;
   i = ws(buf, i + 1);
-  const out = new Array<number>(count);
+  const out = scratch;
+  out.length = 0;
   for (let k = 0; k < count; k++) {
     if (k > 0) {
       if (buf[i] !== COMMA) throw MISS;
@@ -149,19 +150,26 @@ function counterObject(buf: Buffer, start: number, end: number, count: number): 
     }
     i = idKey(buf, i, k);
     const [v, j] = uint(buf, i);
-    out[k] = v;
+    out.push(v);
     i = ws(buf, j);
   }
   if (buf[i] !== RBRACE || i + 1 !== end) throw MISS;
-  return out;
+  return out.slice();
 }
+
+/**
+ * Counters are read into this one array and copied out with slice(): an
+ * exact-size packed array (`new Array(n)` filled by index stays "holey" in
+ * V8, and stored counters of mixed kinds made every loop over them slower).
+ */
+const scratch: number[] = [];
 
 /** Reads `{"0":[n,n],…}` with one array per branch, each as long as its branch has locations. */
 function branchObject(buf: Buffer, start: number, end: number, arms: number[]): number[][] {
   let i = start;
   if (buf[i] !== LBRACE) throw MISS;
   i = ws(buf, i + 1);
-  const out = new Array<number[]>(arms.length);
+  const out: number[][] = [];
   for (let k = 0; k < arms.length; k++) {
     if (k > 0) {
       if (buf[i] !== COMMA) throw MISS;
@@ -171,22 +179,23 @@ function branchObject(buf: Buffer, start: number, end: number, arms: number[]): 
     if (buf[i] !== LBRACKET) throw MISS;
     i = ws(buf, i + 1);
     const n = arms[k]!;
-    const hits = new Array<number>(n);
+    scratch.length = 0;
     for (let a = 0; a < n; a++) {
       if (a > 0) {
         if (buf[i] !== COMMA) throw MISS;
         i = ws(buf, i + 1);
       }
       const [v, j] = uint(buf, i);
-      hits[a] = v;
+      scratch.push(v);
       i = ws(buf, j);
     }
+    const hits = scratch.slice();
     if (buf[i] !== RBRACKET) throw MISS;
-    out[k] = hits;
+    out.push(hits);
     i = ws(buf, i + 1);
   }
   if (buf[i] !== RBRACE || i + 1 !== end) throw MISS;
-  return out;
+  return out.slice();
 }
 
 /** Whether the bytes of [start, end) are exactly the ASCII key `name` (no escapes). */

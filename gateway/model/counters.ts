@@ -85,9 +85,9 @@ export function addSnapshots(prev: Snapshot, delta: Snapshot): Snapshot {
 
 function addArr(a: number[], b: number[]): number[] {
   const n = Math.max(a.length, b.length);
-  const out = new Array<number>(n);
-  for (let i = 0; i < n; i++) out[i] = (a[i] ?? 0) + (b[i] ?? 0);
-  return out;
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push((a[i] ?? 0) + (b[i] ?? 0));
+  return out.slice(); // packed, exact size (see model/split.ts)
 }
 
 function addArrInto(a: number[], b: number[]): void {

@@ -53,25 +53,27 @@ export function splitFile(key: string, data: unknown): { structure: FileStructur
   const path = typeof data.path === 'string' && data.path !== '' ? data.path : key;
   const structure: FileStructure = { path, statementMap: {}, fnMap: {}, branchMap: {} };
   const where = `file ${JSON.stringify(path)}`;
-  // Exact-size arrays (as the byte scanners build them): these counters are what the store keeps
-  // for the lifetime, and arrays grown by push() keep up to half again (a one-arm branch array 17 slots).
-  const sIds = orderedKeys(data.statementMap);
-  const fIds = orderedKeys(data.fnMap);
-  const bIds = orderedKeys(data.branchMap);
-  const counters: FileCounters = { s: new Array<number>(sIds.length), f: new Array<number>(fIds.length), b: new Array<number[]>(bIds.length) };
+  // Exact-size packed arrays (push, then slice): these counters are what the store keeps for the
+  // lifetime; push() alone leaves up to half again (a 2-arm branch array kept 17 slots), and
+  // `new Array(n)` filled by index stays "holey" in V8, which slows every loop over them.
+  const s: number[] = [];
+  const f: number[] = [];
+  const b: number[][] = [];
 
-  for (let i = 0; i < sIds.length; i++) {
-    const id = sIds[i]!;
+  let i = 0;
+  for (const id of orderedKeys(data.statementMap)) {
     structure.statementMap[String(i)] = data.statementMap[id]!;
-    counters.s[i] = count(data.s[id], `${where} statement ${id}`);
+    s.push(count(data.s[id], `${where} statement ${id}`));
+    i++;
   }
-  for (let i = 0; i < fIds.length; i++) {
-    const id = fIds[i]!;
+  i = 0;
+  for (const id of orderedKeys(data.fnMap)) {
     structure.fnMap[String(i)] = data.fnMap[id]!;
-    counters.f[i] = count(data.f[id], `${where} function ${id}`);
+    f.push(count(data.f[id], `${where} function ${id}`));
+    i++;
   }
-  for (let i = 0; i < bIds.length; i++) {
-    const id = bIds[i]!;
+  i = 0;
+  for (const id of orderedKeys(data.branchMap)) {
     const mapping = data.branchMap[id]!;
     if (!isObject(mapping) || !Array.isArray((mapping as { locations?: unknown }).locations)) {
       throw errors.badCoverage(`${where} branch ${id}: missing "locations"`);
@@ -79,11 +81,13 @@ export function splitFile(key: string, data: unknown): { structure: FileStructur
     structure.branchMap[String(i)] = mapping;
     const raw = data.b[id];
     const arms = mapping.locations.length;
+    const hits: number[] = [];
     const len = Math.max(arms, Array.isArray(raw) ? raw.length : 0);
-    const hits = new Array<number>(len);
-    for (let k = 0; k < len; k++) hits[k] = count(Array.isArray(raw) ? raw[k] : 0, `${where} branch ${id}[${k}]`);
-    counters.b[i] = hits;
+    for (let k = 0; k < len; k++) hits.push(count(Array.isArray(raw) ? raw[k] : 0, `${where} branch ${id}[${k}]`));
+    b.push(hits.slice());
+    i++;
   }
+  const counters: FileCounters = { s: s.slice(), f: f.slice(), b: b.slice() };
   const ism = (data as { inputSourceMap?: unknown }).inputSourceMap;
   if (ism !== undefined) structure.inputSourceMap = ism;
   return { structure, counters };

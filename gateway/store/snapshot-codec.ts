@@ -127,17 +127,20 @@ function readFull(r: Reader): FileSnapshot {
   const nB = r.uint();
   const armCounts: number[] = new Array(nB);
   for (let i = 0; i < nB; i++) armCounts[i] = r.uint();
-  const s: number[] = new Array(nS);
-  for (let i = 0; i < nS; i++) s[i] = r.uint();
-  const f: number[] = new Array(nF);
-  for (let i = 0; i < nF; i++) f[i] = r.uint();
-  const b: number[][] = new Array(nB);
-  for (let i = 0; i < nB; i++) {
-    const arms: number[] = new Array(armCounts[i]!);
-    for (let k = 0; k < arms.length; k++) arms[k] = r.uint();
-    b[i] = arms;
-  }
-  return { structure, counters: { s, f, b } };
+  // Packed exact-size arrays, as the decoders build them (push into one scratch, then slice): a
+  // holey array (`new Array(n)` filled by index) would stay holey for the lifetime.
+  const s = readInto(r, nS);
+  const f = readInto(r, nF);
+  const b: number[][] = [];
+  for (let i = 0; i < nB; i++) b.push(readInto(r, armCounts[i]!));
+  return { structure, counters: { s, f, b: b.slice() } };
+}
+
+const scratch: number[] = [];
+function readInto(r: Reader, n: number): number[] {
+  scratch.length = 0;
+  for (let i = 0; i < n; i++) scratch.push(r.uint());
+  return scratch.slice();
 }
 
 /** Same structure and counter shape: a delta can address the file's counters by index. */

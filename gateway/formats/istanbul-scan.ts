@@ -142,7 +142,6 @@ function counterObject(buf: Buffer, start: number, end: number, count: number): 
   if (buf[i] !== LBRACE) throw MISS;
   i = ws(buf, i + 1);
   const out = scratch;
-  out.length = 0;
   for (let k = 0; k < count; k++) {
     if (k > 0) {
       if (buf[i] !== COMMA) throw MISS;
@@ -150,17 +149,20 @@ function counterObject(buf: Buffer, start: number, end: number, count: number): 
     }
     i = idKey(buf, i, k);
     const [v, j] = uint(buf, i);
-    out.push(v);
+    if (k < out.length) out[k] = v;
+    else out.push(v);
     i = ws(buf, j);
   }
   if (buf[i] !== RBRACE || i + 1 !== end) throw MISS;
-  return out.slice();
+  return out.slice(0, count);
 }
 
 /**
- * Counters are read into this one array and copied out with slice(): an
- * exact-size packed array (`new Array(n)` filled by index stays "holey" in
- * V8, and stored counters of mixed kinds made every loop over them slower).
+ * Counters are read into this one array (overwritten from index 0, never
+ * shortened: `length = 0` would give its capacity back) and copied out with
+ * slice(0, n): an exact-size packed array (`new Array(n)` filled by index
+ * stays "holey" in V8, and stored counters of mixed kinds made every loop
+ * over them slower).
  */
 const scratch: number[] = [];
 
@@ -179,17 +181,17 @@ function branchObject(buf: Buffer, start: number, end: number, arms: number[]): 
     if (buf[i] !== LBRACKET) throw MISS;
     i = ws(buf, i + 1);
     const n = arms[k]!;
-    scratch.length = 0;
     for (let a = 0; a < n; a++) {
       if (a > 0) {
         if (buf[i] !== COMMA) throw MISS;
         i = ws(buf, i + 1);
       }
       const [v, j] = uint(buf, i);
-      scratch.push(v);
+      if (a < scratch.length) scratch[a] = v;
+      else scratch.push(v);
       i = ws(buf, j);
     }
-    const hits = scratch.slice();
+    const hits = scratch.slice(0, n);
     if (buf[i] !== RBRACKET) throw MISS;
     out.push(hits);
     i = ws(buf, i + 1);

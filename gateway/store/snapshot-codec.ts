@@ -138,9 +138,13 @@ function readFull(r: Reader): FileSnapshot {
 
 const scratch: number[] = [];
 function readInto(r: Reader, n: number): number[] {
-  scratch.length = 0;
-  for (let i = 0; i < n; i++) scratch.push(r.uint());
-  return scratch.slice();
+  // Overwritten from 0 and never shortened (`length = 0` would give its capacity back).
+  for (let i = 0; i < n; i++) {
+    const v = r.uint();
+    if (i < scratch.length) scratch[i] = v;
+    else scratch.push(v);
+  }
+  return scratch.slice(0, n);
 }
 
 /** Same structure and counter shape: a delta can address the file's counters by index. */

@@ -3,7 +3,7 @@
  * keyed by the store's version so repeated reads (API, /metrics, reports) do
  * not redo the merge while nothing was scraped.
  */
-import { CounterSet, summarize, summarizeFiles, selectorToString, type CoverageMapData, type Selector, type Summary } from '../model/index.ts';
+import { CounterSet, matchesSelector, summarize, summarizeFiles, selectorToString, type CoverageMapData, type Selector, type Summary } from '../model/index.ts';
 import type { StoreReader } from '../store/index.ts';
 import { Summarizer } from './fast-summary.ts';
 import { ServiceTotals } from './service-totals.ts';
@@ -81,6 +81,36 @@ export function createCoverageQuery(store: StoreReader): CoverageQuery {
     targetTotals.get(c.targetId)?.change(c);
   });
 
+  /**
+   * When `selector` selects exactly one service's targets (`service=…`, with
+   * or without its job: the one-service query), the sum that service's
+   * totals keep up to date from each append, copied into a new set, instead
+   * of adding up every target's counters again (at 100 targets × 4k
+   * statements that sum was most of the query). Undefined otherwise.
+   */
+  function serviceSet(selector: Selector): CounterSet | undefined {
+    let key: string | undefined;
+    const ids: string[] = [];
+    const group: string[] = [];
+    const all = store.targets();
+    for (const t of all) {
+      if (!matchesSelector({ ...t.labels, job: t.job }, selector)) continue;
+      const k = `${t.job}\0${t.labels.service ?? t.job}`;
+      if (key === undefined) key = k;
+      else if (k !== key) return undefined;
+      ids.push(t.id);
+    }
+    if (key === undefined) return undefined;
+    for (const t of all) if (`${t.job}\0${t.labels.service ?? t.job}` === key) group.push(t.id);
+    if (group.length !== ids.length) return undefined;
+    let totals = serviceTotals.get(key);
+    if (!totals) serviceTotals.set(key, (totals = new ServiceTotals(store, summarizer)));
+    totals.sync(ids);
+    const set = new CounterSet();
+    for (const [path, byHash] of totals.entries()) for (const [hash, c] of byHash) set.addFile(path, hash, c);
+    return set;
+  }
+
   function fromSet(set: CounterSet): MergedCoverage {
     const { map, missing } = set.toCoverageMap((h) => store.structure(h));
     // Summarised on first read: GET /api/v1/coverage encodes the map and never reads it.
@@ -100,7 +130,7 @@ export function createCoverageQuery(store: StoreReader): CoverageQuery {
       const v = version();
       const hit = selCache.get(key);
       if (hit && hit.version === v) return hit.value;
-      const set = resolver?.(selector) ?? store.counterSet(selector);
+      const set = resolver?.(selector) ?? serviceSet(selector) ?? store.counterSet(selector);
       const value = fromSet(set);
       if (selCache.size > 256) selCache.clear();
       selCache.set(key, { version: v, value });

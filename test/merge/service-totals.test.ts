@@ -215,7 +215,11 @@ describe('merge: incremental service totals and summaries from counters', () => 
             const map = fromScratch(store, byService.get(`${s.job}\0${s.service}`)!);
             expect(s.summary, `service ${s.service} at step ${step}`).to.deep.equal(summarize(map));
             expect(s.files, `files of ${s.service} at step ${step}`).to.deep.equal(summarizeFiles(map));
+            // The one-service query is served from the same sums: the map equals a merge from scratch.
+            const labelled = store.targets().some((t) => t.job === s.job && t.labels.service === s.service);
+            expect(query.coverage(labelled ? { job: [s.job], service: [s.service] } : { job: [s.job] }).map, `query of ${s.service} at step ${step}`).to.deep.equal(map);
           }
+          expect(query.coverage({ job: ['orders'] }).map, `two services at step ${step}`).to.deep.equal(fromScratch(store, store.targets().filter((t) => t.job === 'orders').map((t) => t.id)));
           for (const tt of store.targets()) {
             expect(query.targetSummary(tt.id), `target ${tt.id} at step ${step}`).to.deep.equal(summarize(fromScratch(store, [tt.id])));
           }

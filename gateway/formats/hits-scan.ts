@@ -211,6 +211,18 @@ class Scan {
     return prev && s === prev.s && f === prev.f && b === prev.b ? prev : { s, f, b };
   }
 
+  /** A small metadata value, parsed by JSON.parse on its own bytes (too deep or invalid: the slow path). */
+  metaValue(): unknown {
+    const [start, end] = this.skipValue();
+    const text = this.buf.toString('utf8', start, end);
+    if (jsonTooDeep(text, MAX_COVERAGE_JSON_DEPTH)) throw MISS;
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw MISS;
+    }
+  }
+
   /** The bytes of any JSON value (balanced; checked afterwards by JSON.parse). */
   skipValue(): [number, number] {
     this.ws();
@@ -285,16 +297,8 @@ export function scanHitsEnvelope(buf: Buffer, previous?: PreviousCounters): Reco
             if (c !== COMMA) throw MISS;
           }
         }
-      } else if (META_KEYS.has(key) && !Object.hasOwn(envelope, key)) {
-        const [start, end] = scan.skipValue();
-        const text = buf.toString('utf8', start, end);
-        if (jsonTooDeep(text, MAX_COVERAGE_JSON_DEPTH)) throw MISS;
-        try {
-          envelope[key] = JSON.parse(text);
-        } catch {
-          throw MISS;
-        }
-      } else throw MISS;
+      } else if (META_KEYS.has(key) && !Object.hasOwn(envelope, key)) envelope[key] = scan.metaValue();
+      else throw MISS;
       scan.ws();
       const c = buf[scan.i++];
       if (c === RBRACE) break;
@@ -334,16 +338,8 @@ export function scanIstanbulEnvelope(buf: Buffer): { meta: Record<string, unknow
         scan.ws();
         if (buf[scan.i] !== LBRACE) throw MISS;
         data = scan.skipValue();
-      } else if (META_KEYS.has(key) && !Object.hasOwn(meta, key)) {
-        const [start, end] = scan.skipValue();
-        const text = buf.toString('utf8', start, end);
-        if (jsonTooDeep(text, MAX_COVERAGE_JSON_DEPTH)) throw MISS;
-        try {
-          meta[key] = JSON.parse(text);
-        } catch {
-          throw MISS;
-        }
-      } else throw MISS;
+      } else if (META_KEYS.has(key) && !Object.hasOwn(meta, key)) meta[key] = scan.metaValue();
+      else throw MISS;
       scan.ws();
       const c = buf[scan.i++];
       if (c === RBRACE) break;

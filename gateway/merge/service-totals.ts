@@ -295,13 +295,16 @@ function flipsBetween(a: number[], b: number[], cov: CoverageCounts | undefined,
     const old = b[i]!;
     if ((old === 0) !== (now === 0)) {
       flags |= FLIPPED;
-      if (cov) {
-        if (kind === 'b') cov.flip('b', branch, now === 0 ? -1 : 1, i);
-        else cov.flip(kind, i, now === 0 ? -1 : 1);
-      }
+      if (cov) tellFlip(cov, kind, branch, i, now);
     }
   }
   return flags;
+}
+
+/** Counter `i` of `kind` (of branch `branch` for arms) is now `now`, on the other side of zero than before. */
+function tellFlip(cov: CoverageCounts, kind: 's' | 'f' | 'b', branch: number, i: number, now: number): void {
+  if (kind === 'b') cov.flip('b', branch, now === 0 ? -1 : 1, i);
+  else cov.flip(kind, i, now === 0 ? -1 : 1);
 }
 
 /**
@@ -351,10 +354,7 @@ function addVecDiff(dst: number[], a: number[], b: number[] | undefined, cov: Co
       dst[i] = now;
       if ((old === 0) !== (now === 0)) {
         flags |= FLIPPED;
-        if (cov) {
-          if (kind === 'b') cov.flip('b', branch, now === 0 ? -1 : 1, i);
-          else cov.flip(kind, i, now === 0 ? -1 : 1);
-        }
+        if (cov) tellFlip(cov, kind, branch, i, now);
       }
     }
   }

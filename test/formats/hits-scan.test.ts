@@ -24,6 +24,18 @@ async function sameAsFullParse(body: Buffer | string, c: DecodeContext = ctx): P
   return slow;
 }
 
+/** `base` with 1–3 random edits, each cutting up to 2 characters and inserting one token of `alphabet`. */
+function mutate(base: string, alphabet: string[], next: () => number): string {
+  let t = base;
+  const edits = 1 + Math.floor(next() * 3);
+  for (let e = 0; e < edits; e++) {
+    const at = Math.floor(next() * t.length);
+    const cut = Math.floor(next() * 3);
+    t = t.slice(0, at) + alphabet[Math.floor(next() * alphabet.length)]! + t.slice(at + cut);
+  }
+  return t;
+}
+
 const valid = () => ({
   format: 'istanbul',
   instance: 'i-1',
@@ -114,16 +126,7 @@ describe('formats/hits-scan (the counters-only fast path)', () => {
     const next = rng(7);
     const base = JSON.stringify(valid());
     const alphabet = ['', ' ', ',', '[', ']', '{', '}', '"', '0', '1', '-', '.', 'e', ':', '\\', 'null', '"s"', '9999999999999999'];
-    for (let k = 0; k < 300; k++) {
-      let t = base;
-      const edits = 1 + Math.floor(next() * 3);
-      for (let e = 0; e < edits; e++) {
-        const at = Math.floor(next() * t.length);
-        const cut = Math.floor(next() * 3);
-        t = t.slice(0, at) + alphabet[Math.floor(next() * alphabet.length)]! + t.slice(at + cut);
-      }
-      await sameAsFullParse(t);
-    }
+    for (let k = 0; k < 300; k++) await sameAsFullParse(mutate(base, alphabet, next));
   });
 
   describe('previousCounters: unchanged counters come back as the stored arrays', () => {
@@ -168,16 +171,7 @@ describe('formats/hits-scan (the counters-only fast path)', () => {
       const base = JSON.stringify(valid());
       const c: DecodeContext = { ...ctx, previousCounters: lookup(held()) };
       const alphabet = ['', ' ', ',', '[', ']', '0', '1', '2', '-', '.', '9999999999999999', '[0]', '"s"'];
-      for (let k = 0; k < 300; k++) {
-        let t = base;
-        const edits = 1 + Math.floor(next() * 3);
-        for (let e = 0; e < edits; e++) {
-          const at = Math.floor(next() * t.length);
-          const cut = Math.floor(next() * 3);
-          t = t.slice(0, at) + alphabet[Math.floor(next() * alphabet.length)]! + t.slice(at + cut);
-        }
-        await sameAsFullParse(t, c);
-      }
+      for (let k = 0; k < 300; k++) await sameAsFullParse(mutate(base, alphabet, next), c);
     });
   });
 });

@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../log/index.ts';
 import { createManualScheduler } from '../clock/index.ts';
 import { describeError } from '../errors.ts';
 import { COMMANDS, COMMANDS_HELP, runCommand } from './commands.ts';
+import { applyHeapGrowth, parseHeapGrowth } from './heap.ts';
 
 const HELP = `covgate ${VERSION} — pull-based coverage gateway
 
@@ -25,6 +26,9 @@ Server flags:
       --listen <host:port>   override server.listen (e.g. 127.0.0.1:0)
       --storage.path <dir>   override storage.path (LevelDB directory)
       --log.level <level>    trace|debug|info|warn|error|silent (default: info, or $COVGATE_LOG_LEVEL)
+      --runtime.heap-growth <percent>
+                             how far the heap may grow past live data before a full GC,
+                             like GOGC (default: 100; 0 leaves V8's own policy)
       --test.manual-scrapes  for tests: scrape loops never fire by themselves (use POST /api/v1/scrape)
   -h, --help                 show this help
   -v, --version              print the version
@@ -66,6 +70,7 @@ export async function main(argv = process.argv.slice(2), opts: MainOptions = {})
         listen: { type: 'string' },
         'storage.path': { type: 'string' },
         'log.level': { type: 'string' },
+        'runtime.heap-growth': { type: 'string' },
         'test.manual-scrapes': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -84,8 +89,14 @@ export async function main(argv = process.argv.slice(2), opts: MainOptions = {})
     process.stdout.write(`covgate ${VERSION}\n`);
     return 0;
   }
+  const heapGrowth = parseHeapGrowth(values['runtime.heap-growth']);
+  if (typeof heapGrowth !== 'number') {
+    process.stderr.write(`covgate: ${heapGrowth.error}\n`);
+    return 2;
+  }
   const logger = createLogger(values['log.level'] ?? process.env.COVGATE_LOG_LEVEL ?? 'info');
   installLastResort(logger);
+  logger.info({ heapGrowth: applyHeapGrowth(heapGrowth) }, 'heap growth policy');
   // loaded here, not at the top: client commands start without the gateway's modules
   const { createGateway } = await import('../main.ts');
   const gateway = createGateway({

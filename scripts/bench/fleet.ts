@@ -21,7 +21,9 @@
  * Every gateway runs as deployed (deploy/Dockerfile): compiled dist/
  * (COVGATE_DIST=1), built from the sources first. COVGATE_BENCH_GATEWAY_NODE_FLAGS
  * gives its node flags (default --max-old-space-size=4096, Node's own limit
- * on this machine made explicit).
+ * on this machine made explicit); the server's own defaults apply, among them
+ * --runtime.heap-growth 100 (node's --heap-growing-percent=0 in those flags
+ * measures V8's own heap policy instead).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';

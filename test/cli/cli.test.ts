@@ -36,6 +36,9 @@ describe('covgate CLI (the real binary)', function () {
     expect((await covgate(['bogus'])).code).to.equal(2);
     expect((await covgate(['check'])).code, 'no threshold').to.equal(2);
     expect((await covgate(['check', '--lines', '120', 'job=x'])).code).to.equal(2);
+    const heap = await covgate(['--runtime.heap-growth', 'lots']);
+    expect(heap.code).to.equal(2);
+    expect(heap.stderr).to.match(/--runtime.heap-growth: "lots" is not a percent/);
     const down = await covgate(['list', '--gateway', 'http://127.0.0.1:9']);
     expect(down.code).to.equal(3);
     expect(down.stderr).to.match(/cannot reach the gateway at http:\/\/127\.0\.0\.1:9/);

@@ -96,6 +96,27 @@ class Scan {
   }
 
   /**
+   * The string token when its bytes are exactly `known` (a path the gateway
+   * already holds, see PreviousCounters.paths): `known` itself, no new string.
+   * `undefined`, with the cursor unmoved, for anything else (then `string()`
+   * reads it). Only characters that stand for themselves in JSON (printable
+   * ASCII other than `"` and `\`) are compared; any other makes it `undefined`.
+   */
+  knownString(known: string): string | undefined {
+    this.ws();
+    const buf = this.buf;
+    const start = this.i + 1;
+    const n = known.length;
+    if (buf[this.i] !== QUOTE || start + n >= buf.length || buf[start + n] !== QUOTE) return undefined;
+    for (let j = 0; j < n; j++) {
+      const c = known.charCodeAt(j);
+      if (c !== buf[start + j] || c < 0x20 || c >= 0x7f || c === QUOTE || c === BACKSLASH) return undefined;
+    }
+    this.i = start + n + 1;
+    return known;
+  }
+
+  /**
    * `[n, n, …]` of plain non-negative integers: one tight loop over local
    * indices (the hot path). With `prev` (the same array from the target's
    * previous read), values are compared as they are read and, when all are
@@ -272,6 +293,8 @@ export function scanHitsEnvelope(buf: Buffer, previous?: PreviousCounters): Reco
     scan.expect(LBRACE);
     const envelope: Record<string, unknown> = {};
     let hits: Record<string, FileCounters> | undefined;
+    const expected = previous?.paths;
+    let m = 0;
     scan.ws();
     if (buf[scan.i] === RBRACE) return undefined;
     for (;;) {
@@ -287,7 +310,11 @@ export function scanHitsEnvelope(buf: Buffer, previous?: PreviousCounters): Reco
           for (;;) {
             // Checked and normalised as validateHits does; a refused path, or two keys that are
             // one path (normalised or repeated), go the slow way, which names the problem.
-            const path = checkHitsPath(scan.string());
+            // The path the gateway holds at this position, compared byte by byte (a repeat
+            // scrape lists the same files in the same order); still checked (a cache hit).
+            const known = expected !== undefined && m < expected.length ? scan.knownString(expected[m]!) : undefined;
+            m++;
+            const path = checkHitsPath(known ?? scan.string());
             if (path === undefined || Object.hasOwn(hits, path) || path === '__proto__') throw MISS;
             scan.expect(COLON);
             hits[path] = scan.file(previous?.(path));

@@ -83,7 +83,15 @@ export interface DecodeContext {
  * with: a decoder returns one of these arrays when, and only when, every value
  * read equals it. Never modified (snapshots are immutable once stored).
  */
-export type PreviousCounters = (path: string) => FileCounters | undefined;
+export type PreviousCounters = ((path: string) => FileCounters | undefined) & {
+  /**
+   * The held files' paths in their order. A reply that names the same paths
+   * in the same order (every repeat scrape of a build) has each path's bytes
+   * compared with these strings instead of read into a new string and looked
+   * up again in the path check.
+   */
+  readonly paths?: readonly string[];
+};
 
 /**
  * One payload format. `decode` turns the payload (already parsed JSON for JSON

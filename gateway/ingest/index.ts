@@ -93,7 +93,9 @@ export function createIngester(deps: IngesterDeps): Ingester {
 
 /** A lookup of a snapshot's counters by path (decodePayload's `previousCounters`). */
 export function previousCounters(snapshot: Snapshot | undefined): PreviousCounters | undefined {
-  return snapshot ? (path) => (Object.hasOwn(snapshot, path) ? snapshot[path]!.counters : undefined) : undefined;
+  if (!snapshot) return undefined;
+  const lookup = (path: string) => (Object.hasOwn(snapshot, path) ? snapshot[path]!.counters : undefined);
+  return Object.assign(lookup, { paths: Object.keys(snapshot) });
 }
 
 const structureUnknown = (id: string) => errors.structureUnknown(`counters-only reply for structure ${JSON.stringify(id)} which the gateway does not hold`);

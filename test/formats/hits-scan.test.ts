@@ -173,5 +173,41 @@ describe('formats/hits-scan (the counters-only fast path)', () => {
       const alphabet = ['', ' ', ',', '[', ']', '0', '1', '2', '-', '.', '9999999999999999', '[0]', '"s"'];
       for (let k = 0; k < 300; k++) await sameAsFullParse(mutate(base, alphabet, next), c);
     });
+
+    it('with the held paths (PreviousCounters.paths): the same keys and counters as reading every path, in any order and spelling', () => {
+      const h = held();
+      const prev = lookup(h);
+      // What the store holds: normalised paths in its order ('src/./b.js' was stored as 'src/b.js').
+      const withPaths = Object.assign((p: string) => prev(p), { paths: ['/srv/app/a.js', 'src/b.js', '/srv/app/ü.js'] });
+      const hitsOf = (body: unknown, previous?: typeof withPaths) => scanHitsEnvelope(Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)), previous)?.hits;
+      const bodies: unknown[] = [
+        valid(),
+        // escaped spelling of a held path, a longer and a shorter path than the held one, another order
+        JSON.stringify(valid()).replace('"/srv/app/a.js"', '"\\/srv\\/app\\/a.js"'),
+        JSON.stringify(valid()).replace('"/srv/app/a.js"', '"/srv/app/a.jsx"'),
+        JSON.stringify(valid()).replace('"/srv/app/a.js"', '"/srv/app/a.j"'),
+        { ...valid(), hits: Object.fromEntries(Object.entries(valid().hits).reverse()) },
+        { ...valid(), hits: { 'src/b.js': { s: [], f: [] } } },
+      ];
+      for (const body of bodies) {
+        const plain = hitsOf(body, Object.assign((p: string) => prev(p)));
+        expect(plain, String(body)).to.not.equal(undefined);
+        expect(hitsOf(body, withPaths), String(body)).to.deep.equal(plain);
+        expect(Object.keys(hitsOf(body, withPaths)!)).to.deep.equal(Object.keys(plain!));
+      }
+      expect(Object.keys(hitsOf(bodies[1])!)[0]).to.equal('/srv/app/a.js');
+      // a held path that the check refuses is refused as before (the slow path names it)
+      const refused = { ...valid(), hits: { '../etc/passwd': { s: [1], f: [] } } };
+      expect(hitsOf(refused, Object.assign((p: string) => prev(p), { paths: ['../etc/passwd'] }))).to.equal(undefined);
+    });
+
+    it('agrees with the full parse on 300 random mutations when given the held counters and paths (property)', async () => {
+      const next = rng(13);
+      const base = JSON.stringify(valid());
+      const prev = lookup(held());
+      const c: DecodeContext = { ...ctx, previousCounters: Object.assign((p: string) => prev(p), { paths: ['/srv/app/a.js', 'src/b.js', '/srv/app/ü.js', 'src/./b.js'] }) };
+      const alphabet = ['', ' ', '"', '\\', '/', 'a', '.', '..', '\\u0041', 'ü', '[0]', '1', '"s"', ','];
+      for (let k = 0; k < 300; k++) await sameAsFullParse(mutate(base, alphabet, next), c);
+    });
   });
 });

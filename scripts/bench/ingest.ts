@@ -33,7 +33,7 @@ import { cachedInstrumentedMap, statementCount, withCounters } from './lib/big-m
 const all = cachedInstrumentedMap({ files: 1313 });
 const structure: CoverageMapData = quick ? Object.fromEntries(Object.entries(all).slice(0, 440)) : all;
 const SNAPSHOTS = quick ? 3 : 6;
-const ROUNDS = quick ? 3 : 5;
+const ROUNDS = quick ? 3 : 9;
 const files = Object.keys(structure).length;
 const statements = statementCount(structure);
 const bodies = Array.from({ length: SNAPSHOTS }, (_, i) => Buffer.from(JSON.stringify(withCounters(structure, i + 1))));

@@ -283,62 +283,81 @@ class Scan {
 }
 
 /**
+ * The top-level envelope object of `buf`, read key by key: `take(key)` reads
+ * the value of a key it wants (and says so), a metadata key given once is
+ * parsed into `meta`, anything else is a miss; nothing but whitespace may
+ * follow. Shared by both envelope scanners below.
+ */
+function scanEnvelope(scan: Scan, meta: Record<string, unknown>, take: (key: string) => boolean): void {
+  const buf = scan.buf;
+  scan.expect(LBRACE);
+  for (;;) {
+    const key = scan.string();
+    scan.expect(COLON);
+    if (!take(key)) {
+      if (META_KEYS.has(key) && !Object.hasOwn(meta, key)) meta[key] = scan.metaValue();
+      else throw MISS;
+    }
+    scan.ws();
+    const c = buf[scan.i++];
+    if (c === RBRACE) break;
+    if (c !== COMMA) throw MISS;
+  }
+  scan.ws();
+  if (scan.i !== buf.length) throw MISS;
+}
+
+/** `read()`'s result, or `undefined` when it missed the fast path (a Miss); other errors propagate. */
+function orMiss<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof Miss) return undefined;
+    throw err;
+  }
+}
+
+/**
  * The envelope of a counters-only reply, read from its bytes, with `hits`
  * validated; `undefined` for anything else (see the contract above).
  */
 export function scanHitsEnvelope(buf: Buffer, previous?: PreviousCounters): Record<string, unknown> | undefined {
   if (!isUtf8(buf)) return undefined; // the slow path names it (asText)
   const scan = new Scan(buf);
-  try {
-    scan.expect(LBRACE);
+  const expected = previous?.paths;
+  return orMiss(() => {
     const envelope: Record<string, unknown> = {};
     let hits: Record<string, FileCounters> | undefined;
-    const expected = previous?.paths;
-    let m = 0;
-    scan.ws();
-    if (buf[scan.i] === RBRACE) return undefined;
-    for (;;) {
-      const key = scan.string();
-      scan.expect(COLON);
-      if (key === 'hits') {
-        if (hits) throw MISS;
-        hits = {};
-        scan.expect(LBRACE);
-        scan.ws();
-        if (buf[scan.i] === RBRACE) scan.i++;
-        else {
-          for (;;) {
-            // Checked and normalised as validateHits does; a refused path, or two keys that are
-            // one path (normalised or repeated), go the slow way, which names the problem.
-            // The path the gateway holds at this position, compared byte by byte (a repeat
-            // scrape lists the same files in the same order); still checked (a cache hit).
-            const known = expected !== undefined && m < expected.length ? scan.knownString(expected[m]!) : undefined;
-            m++;
-            const path = checkHitsPath(known ?? scan.string());
-            if (path === undefined || Object.hasOwn(hits, path) || path === '__proto__') throw MISS;
-            scan.expect(COLON);
-            hits[path] = scan.file(previous?.(path));
-            scan.ws();
-            const c = buf[scan.i++];
-            if (c === RBRACE) break;
-            if (c !== COMMA) throw MISS;
-          }
-        }
-      } else if (META_KEYS.has(key) && !Object.hasOwn(envelope, key)) envelope[key] = scan.metaValue();
-      else throw MISS;
+    scanEnvelope(scan, envelope, (key) => {
+      if (key !== 'hits') return false;
+      if (hits) throw MISS;
+      hits = {};
+      scan.expect(LBRACE);
       scan.ws();
-      const c = buf[scan.i++];
-      if (c === RBRACE) break;
-      if (c !== COMMA) throw MISS;
-    }
-    scan.ws();
-    if (scan.i !== buf.length || !hits) return undefined;
+      if (buf[scan.i] === RBRACE) {
+        scan.i++;
+        return true;
+      }
+      for (let m = 0; ; m++) {
+        // Checked and normalised as validateHits does; a refused path, or two keys that are
+        // one path (normalised or repeated), go the slow way, which names the problem.
+        // The path the gateway holds at this position is compared byte by byte (a repeat
+        // scrape lists the same files in the same order); still checked (a cache hit).
+        const known = expected !== undefined && m < expected.length ? scan.knownString(expected[m]!) : undefined;
+        const path = checkHitsPath(known ?? scan.string());
+        if (path === undefined || Object.hasOwn(hits, path) || path === '__proto__') throw MISS;
+        scan.expect(COLON);
+        hits[path] = scan.file(previous?.(path));
+        scan.ws();
+        const c = buf[scan.i++];
+        if (c === RBRACE) return true;
+        if (c !== COMMA) throw MISS;
+      }
+    });
+    if (!hits) return undefined;
     envelope.hits = markHitsValidated(hits);
     return envelope;
-  } catch (err) {
-    if (err instanceof Miss) return undefined;
-    throw err;
-  }
+  });
 }
 
 /**
@@ -353,30 +372,18 @@ export function scanHitsEnvelope(buf: Buffer, previous?: PreviousCounters): Reco
 export function scanIstanbulEnvelope(buf: Buffer): { meta: Record<string, unknown>; data: Buffer } | undefined {
   if (!isUtf8(buf)) return undefined;
   const scan = new Scan(buf);
-  try {
-    scan.expect(LBRACE);
+  return orMiss(() => {
     const meta: Record<string, unknown> = {};
     let data: [number, number] | undefined;
-    for (;;) {
-      const key = scan.string();
-      scan.expect(COLON);
-      if (key === 'data') {
-        if (data) throw MISS;
-        scan.ws();
-        if (buf[scan.i] !== LBRACE) throw MISS;
-        data = scan.skipValue();
-      } else if (META_KEYS.has(key) && !Object.hasOwn(meta, key)) meta[key] = scan.metaValue();
-      else throw MISS;
+    scanEnvelope(scan, meta, (key) => {
+      if (key !== 'data') return false;
+      if (data) throw MISS;
       scan.ws();
-      const c = buf[scan.i++];
-      if (c === RBRACE) break;
-      if (c !== COMMA) throw MISS;
-    }
-    scan.ws();
-    if (scan.i !== buf.length || !data || meta.format !== 'istanbul') return undefined;
+      if (buf[scan.i] !== LBRACE) throw MISS;
+      data = scan.skipValue();
+      return true;
+    });
+    if (!data || meta.format !== 'istanbul') return undefined;
     return { meta, data: buf.subarray(data[0], data[1]) };
-  } catch (err) {
-    if (err instanceof Miss) return undefined;
-    throw err;
-  }
+  });
 }

@@ -21,7 +21,7 @@ import { createDiscoveryManager } from './discovery/index.ts';
 import { hashLabels } from './discovery/target.ts';
 import { describeError } from './errors.ts';
 import { createLogger, type Logger } from './log/index.ts';
-import { createCoverageQuery } from './merge/index.ts';
+import { createCoverageQuery, serviceKey } from './merge/index.ts';
 import { createMetrics } from './metrics/index.ts';
 import { createScrapeManager } from './scrape/index.ts';
 import { createCoverageStore } from './store/index.ts';
@@ -160,8 +160,8 @@ export function createGateway(opts: GatewayOptions): Gateway {
     // Services with a current target, or fed by push ingest; computed when /metrics renders.
     const liveServices = () => {
       const live = new Set<string>();
-      for (const t of scrape.targets()) live.add(`${t.job}\0${t.labels.service ?? t.job}`);
-      for (const t of store.targets()) if (isPushTarget(t)) live.add(`${t.job}\0${t.labels.service ?? t.job}`);
+      for (const t of scrape.targets()) live.add(serviceKey(t));
+      for (const t of store.targets()) if (isPushTarget(t)) live.add(serviceKey(t));
       return live;
     };
     const diffCoverage = createDiffCoverage({

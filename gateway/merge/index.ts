@@ -61,6 +61,11 @@ export interface CoverageQuery {
   bump(): void;
 }
 
+/** A service's key: its job and its `service` label (the job when unlabelled), as /metrics groups them. */
+export function serviceKey(t: { job: string; labels: Record<string, string> }): string {
+  return `${t.job}\0${t.labels.service ?? t.job}`;
+}
+
 export function createCoverageQuery(store: StoreReader): CoverageQuery {
   let resolver: SelectionResolver | undefined;
   let buildResolver: BuildResolver | undefined;
@@ -81,6 +86,13 @@ export function createCoverageQuery(store: StoreReader): CoverageQuery {
     targetTotals.get(c.targetId)?.change(c);
   });
 
+  /** The kept sums of one service (serviceKey), made on first use. */
+  function totalsOf(key: string): ServiceTotals {
+    let totals = serviceTotals.get(key);
+    if (!totals) serviceTotals.set(key, (totals = new ServiceTotals(store, summarizer)));
+    return totals;
+  }
+
   /**
    * When `selector` selects exactly one service's targets (`service=…`, with
    * or without its job: the one-service query), the sum that service's
@@ -95,16 +107,15 @@ export function createCoverageQuery(store: StoreReader): CoverageQuery {
     const all = store.targets();
     for (const t of all) {
       if (!matchesSelector({ ...t.labels, job: t.job }, selector)) continue;
-      const k = `${t.job}\0${t.labels.service ?? t.job}`;
+      const k = serviceKey(t);
       if (key === undefined) key = k;
       else if (k !== key) return undefined;
       ids.push(t.id);
     }
     if (key === undefined) return undefined;
-    for (const t of all) if (`${t.job}\0${t.labels.service ?? t.job}` === key) group.push(t.id);
+    for (const t of all) if (serviceKey(t) === key) group.push(t.id);
     if (group.length !== ids.length) return undefined;
-    let totals = serviceTotals.get(key);
-    if (!totals) serviceTotals.set(key, (totals = new ServiceTotals(store, summarizer)));
+    const totals = totalsOf(key);
     totals.sync(ids);
     const set = new CounterSet();
     for (const [path, byHash] of totals.entries()) for (const [hash, c] of byHash) set.addFile(path, hash, c);
@@ -162,15 +173,14 @@ export function createCoverageQuery(store: StoreReader): CoverageQuery {
       for (const t of store.targets()) {
         const service = t.labels.service ?? t.job;
         if (include && !include(t.job, service)) continue;
-        const key = `${t.job}\0${service}`;
+        const key = serviceKey(t);
         let g = groups.get(key);
         if (!g) groups.set(key, (g = { job: t.job, service, ids: [] }));
         g.ids.push(t.id);
       }
       const value: ServiceCoverage[] = [];
       for (const [key, g] of groups) {
-        let totals = serviceTotals.get(key);
-        if (!totals) serviceTotals.set(key, (totals = new ServiceTotals(store, summarizer)));
+        const totals = totalsOf(key);
         totals.sync(g.ids);
         const entry: ServiceCoverage = { job: g.job, service: g.service, summary: totals.summary() };
         if (perFile) entry.files = totals.perFile();

@@ -31,10 +31,15 @@ export function parseLine(text: string, where: string): number {
   return Number(trimmed);
 }
 
+/** A refused hit count as an error shows it: JSON.stringify would show Infinity (JSON.parse's 1e400) as null. */
+export function shownCount(value: unknown): string {
+  return typeof value === 'number' ? String(value) : String(JSON.stringify(value));
+}
+
 /** Checks a JSON hit count (number, non-negative, finite). */
 export function checkCount(value: unknown, where: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw errors.badCoverage(`${where}: hit count must be a non-negative number, got ${JSON.stringify(value)}`);
+    throw errors.badCoverage(`${where}: hit count must be a non-negative number, got ${shownCount(value)}`);
   }
   return value;
 }

@@ -23,6 +23,7 @@
 import { z } from 'zod';
 import type { CoverageMapData, FileCounters } from '../model/index.ts';
 import { errors } from '../errors.ts';
+import { shownCount } from './builder.ts';
 import type { Decoded } from './types.ts';
 
 export const MAX_PATH_LENGTH = 4096;
@@ -66,8 +67,8 @@ export function normalisePath(path: string): string {
  * (zod's `.int()` would refuse, not saturate, 1e308; a refine per counter
  * doubled the cost of a 7 MB payload).
  */
-const counter = z.number({ error: (i) => `hit count must be a non-negative integer, got ${JSON.stringify(i.input)}` }).nonnegative({
-  error: (i) => `hit count must be a non-negative integer, got ${JSON.stringify(i.input)}`,
+const counter = z.number({ error: (i) => `hit count must be a non-negative integer, got ${shownCount(i.input)}` }).nonnegative({
+  error: (i) => `hit count must be a non-negative integer, got ${shownCount(i.input)}`,
 });
 
 // Entries keep unknown keys (looseObject), like the fast path below that
@@ -214,7 +215,7 @@ function count(value: unknown): number | undefined {
 }
 
 function badCount(where: string, field: string, value: unknown): never {
-  throw errors.badCoverage(`${where}: ${field}: hit count must be a non-negative integer, got ${JSON.stringify(value)}`);
+  throw errors.badCoverage(`${where}: ${field}: hit count must be a non-negative integer, got ${shownCount(value)}`);
 }
 
 /**

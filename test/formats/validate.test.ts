@@ -35,7 +35,7 @@ describe('formats/validate (the boundary of every decoder)', () => {
     const out = validateCoverageMap({ 'src/a.js': file({ s: { 0: 1e308, 1: 0 }, b: { 0: [1e300, 1] } }) });
     expect(out['src/a.js']!.s[0]).to.equal(Number.MAX_SAFE_INTEGER);
     expect(out['src/a.js']!.b[0]).to.deep.equal([Number.MAX_SAFE_INTEGER, 1]);
-    expect(refusal(() => validateCoverageMap({ 'src/a.js': file({ s: { 0: Infinity, 1: 0 } }) })).message).to.match(/s\["0"\]: hit count must be a non-negative integer/);
+    expect(refusal(() => validateCoverageMap({ 'src/a.js': file({ s: { 0: Infinity, 1: 0 } }) })).message).to.match(/s\["0"\]: hit count must be a non-negative integer, got Infinity/);
   });
 
   const bad: Array<[string, Record<string, unknown>, RegExp]> = [
@@ -80,6 +80,7 @@ describe('formats/validate (the boundary of every decoder)', () => {
     expect(validateHits({ 'src/a.js': { s: [1, 1e308] } })['src/a.js']!.s).to.deep.equal([1, Number.MAX_SAFE_INTEGER]);
     expect(refusal(() => validateHits({ 'src/a.js': { s: [1, '2'] } })).message).to.match(/hits\["src\/a\.js"\]\.s\[1\]/);
     expect(refusal(() => validateHits({ 'src/a.js': { s: [0.5] } })).message).to.match(/non-negative integer/);
+    expect(refusal(() => validateHits({ 'src/a.js': { s: [Infinity], f: [] } })).message).to.match(/non-negative integer, got Infinity/);
   });
 
   it('checks hits of every shape the schema would, plainly valid ones without it, and is idempotent', () => {
